@@ -1,0 +1,183 @@
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+
+from review import catalog
+from review.forms import IssueKeyForm
+from review.models import ApiKey, CatalogModel, Decision, Gateway, Label, ModelAlias, Tier
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    extra = 0
+    can_delete = False
+    fields = ("__str__", "name", "scopes", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # keys are issued through the "Issue API key" page, which shows them once
+
+
+@admin.register(Gateway)
+class GatewayAdmin(admin.ModelAdmin):
+    list_display = ("name", "description", "created_at", "issue_key_link")
+    search_fields = ("name",)
+    inlines = [ApiKeyInline]
+
+    def get_urls(self) -> list[URLPattern]:
+        issue = path(
+            "<int:gateway_id>/issue-key/",
+            self.admin_site.admin_view(self.issue_key_view),
+            name="review_gateway_issue_key",
+        )
+        return [issue, *super().get_urls()]
+
+    @admin.display(description="API key")
+    def issue_key_link(self, gateway: Gateway) -> str:
+        url = reverse("admin:review_gateway_issue_key", args=[gateway.pk])
+        return format_html('<a href="{}">Issue API key</a>', url)
+
+    def issue_key_view(self, request: HttpRequest, gateway_id: int) -> HttpResponse:
+        gateway = get_object_or_404(Gateway, pk=gateway_id)
+        if not self.has_change_permission(request, gateway):
+            return HttpResponse(status=403)
+        context = {**self.admin_site.each_context(request), "gateway": gateway, "opts": self.opts}
+        form = IssueKeyForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            key, plaintext = ApiKey.issue(
+                gateway=gateway,
+                scopes=form.cleaned_data["scopes"],
+                name=form.cleaned_data["name"],
+                created_by=request.user if request.user.is_authenticated else None,
+            )
+            # Rendered straight into this response and never stored: it cannot be shown again.
+            response = render(
+                request,
+                "admin/review/gateway/key_issued.html",
+                {**context, "key": key, "plaintext": plaintext},
+            )
+            response["Cache-Control"] = "no-store"
+            return response
+        return render(request, "admin/review/gateway/issue_key.html", {**context, "form": form})
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "gateway",
+        "name",
+        "scopes",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    list_filter = ("gateway", ("revoked_at", admin.EmptyFieldListFilter))
+    readonly_fields = ("gateway", "prefix", "scopes", "created_at", "created_by", "last_used_at")
+    fields = (
+        "gateway",
+        "name",
+        "prefix",
+        "scopes",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+    )
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset:
+            key.revoke()
+        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+
+
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
+    list_display = ("name", "rank", "description")
+    ordering = ("rank",)
+
+
+class ModelAliasInline(admin.TabularInline):
+    model = ModelAlias
+    extra = 1
+
+
+class UnclassifiedFilter(admin.SimpleListFilter):
+    title = "classification"
+    parameter_name = "classified"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no", "Unclassified"), ("yes", "Has a tier")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(tier__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(CatalogModel)
+class CatalogModelAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "provider",
+        "tier",
+        "input_price_per_mtok",
+        "output_price_per_mtok",
+        "source",
+    )
+    list_editable = ("tier", "input_price_per_mtok", "output_price_per_mtok")
+    list_filter = (UnclassifiedFilter, "tier", "provider", "source")
+    search_fields = ("name", "aliases__alias")
+    inlines = [ModelAliasInline]
+
+    def save_model(self, request: HttpRequest, obj: CatalogModel, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "tier" in form.changed_data and obj.tier is not None:
+            catalog.classify(model=obj, tier=obj.tier)
+
+
+@admin.register(Decision)
+class DecisionAdmin(admin.ModelAdmin):
+    """Read-only: decisions are what gateways said happened."""
+
+    list_display = (
+        "occurred_at",
+        "gateway",
+        "served_model",
+        "served_tier",
+        "router_category",
+        "cost_usd",
+        "latency_ms",
+        "status",
+    )
+    list_filter = ("served_tier", "status", "error_type", "gateway")
+    list_select_related = ("gateway", "served_model", "served_tier")
+    search_fields = ("event_id", "trace_id")
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False  # a count(*) per page load is slow on a large table
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Label)
+class LabelAdmin(admin.ModelAdmin):
+    list_display = ("decision", "reviewer", "verdict", "right_tier", "created_at")
+    list_filter = ("verdict", "right_tier", "reviewer")
+    raw_id_fields = ("decision",)

@@ -1,0 +1,420 @@
+"""The domain's tables: where logs come from, what the models cost, what was routed, what
+reviewers said about it."""
+
+import hashlib
+import hmac
+import secrets
+from decimal import Decimal
+from typing import TYPE_CHECKING, ClassVar
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+
+KEY_PREFIX_LENGTH = 8
+TOKENS_PER_MILLION = Decimal(1_000_000)
+
+
+class Scope(models.TextChoices):
+    """What a gateway key may do. Kept in the key row, checked per request."""
+
+    INGEST = "ingest", "Post decision logs and outcomes"
+    POLICY_READ = "policy:read", "Read the active routing policy"
+    EXPORT_READ = "export:read", "Download exports"
+
+
+class Tier(models.Model):
+    """An ordered price/capability class; rank 0 is the cheapest."""
+
+    name = models.SlugField(max_length=40, unique=True)
+    rank = models.PositiveSmallIntegerField(unique=True)
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["rank"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def is_cheaper_than(self, other: "Tier") -> bool:
+        return self.rank < other.rank
+
+
+class Gateway(models.Model):
+    """A source of decision logs: a LiteLLM proxy, a RouteLLM server, a home-grown router."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def hash_secret(secret: str) -> str:
+    # API keys carry 256 bits of randomness, so a fast hash cannot be brute-forced and keeps
+    # authentication cheap on the ingestion hot path; a slow password hash buys nothing here.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A gateway's credential. Only its prefix and a hash of its secret are stored.
+
+    The full key reads ``rr_<prefix>_<secret>`` and is shown once, when issued.
+    """
+
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=KEY_PREFIX_LENGTH, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"rr_{self.prefix}_…"
+
+    @classmethod
+    def issue(
+        cls,
+        *,
+        gateway: Gateway,
+        scopes: list[str],
+        name: str = "",
+        created_by: "AbstractBaseUser | None" = None,
+    ) -> tuple["ApiKey", str]:
+        """Create a key and return it with its plaintext, which is never stored."""
+        validate_scopes(scopes)
+        prefix = secrets.token_hex(KEY_PREFIX_LENGTH // 2)
+        secret = secrets.token_urlsafe(32)
+        key = cls.objects.create(
+            gateway=gateway,
+            name=name,
+            prefix=prefix,
+            secret_hash=hash_secret(secret),
+            scopes=sorted(set(scopes)),
+            created_by=created_by,
+        )
+        return key, f"rr_{prefix}_{secret}"
+
+    @classmethod
+    def authenticate(cls, presented: str) -> "ApiKey | None":
+        """The live key matching ``presented``; None if unknown, malformed or revoked."""
+        parts = presented.split("_", 2)
+        if len(parts) != 3 or parts[0] != "rr" or len(parts[1]) != KEY_PREFIX_LENGTH:
+            return None
+        key = (
+            cls.objects.select_related("gateway")
+            .filter(prefix=parts[1], revoked_at__isnull=True)
+            .first()
+        )
+        if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(parts[2])):
+            return None
+        return key
+
+    def has_scope(self, scope: str) -> bool:
+        return self.revoked_at is None and scope in self.scopes
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+
+    def clean(self) -> None:
+        validate_scopes(self.scopes)
+
+
+def validate_scopes(scopes: object) -> None:
+    if not isinstance(scopes, list) or not scopes:
+        raise ValidationError({"scopes": "Give at least one scope."})
+    unknown = sorted(str(s) for s in scopes if s not in Scope.values)
+    if unknown:
+        raise ValidationError(
+            {"scopes": f"Unknown scope {', '.join(unknown)}; use {', '.join(Scope.values)}."}
+        )
+
+
+class CatalogModel(models.Model):
+    """A model as gateways name it, with its tier and list prices.
+
+    Names that arrive in logs and match nothing in the catalog are created without a tier
+    (*unclassified*) and stay visible as a warning until someone assigns one.
+    """
+
+    class Source(models.TextChoices):
+        CATALOG = "catalog", "Shipped catalog"
+        INGEST = "ingest", "Seen in logs"
+        ADMIN = "admin", "Added by hand"
+
+    name = models.CharField(max_length=200, unique=True)
+    provider = models.CharField(max_length=60, blank=True)
+    tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="models"
+    )
+    input_price_per_mtok = models.DecimalField(
+        "input $ / 1M tokens", max_digits=10, decimal_places=4, null=True, blank=True
+    )
+    output_price_per_mtok = models.DecimalField(
+        "output $ / 1M tokens", max_digits=10, decimal_places=4, null=True, blank=True
+    )
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.ADMIN)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tier__rank", "name"]
+        verbose_name = "model"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(input_price_per_mtok__gte=0) | Q(input_price_per_mtok__isnull=True),
+                name="catalogmodel_input_price_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(output_price_per_mtok__gte=0) | Q(output_price_per_mtok__isnull=True),
+                name="catalogmodel_output_price_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_unclassified(self) -> bool:
+        return self.tier_id is None
+
+    @property
+    def is_priced(self) -> bool:
+        return self.input_price_per_mtok is not None and self.output_price_per_mtok is not None
+
+    def cost_of(self, *, input_tokens: int, output_tokens: int) -> Decimal | None:
+        """List-price cost in dollars of a call with these token counts, if the model is priced."""
+        if self.input_price_per_mtok is None or self.output_price_per_mtok is None:
+            return None
+        return (
+            self.input_price_per_mtok * input_tokens + self.output_price_per_mtok * output_tokens
+        ) / TOKENS_PER_MILLION
+
+
+class ModelAlias(models.Model):
+    """Another name gateways log for a catalog model (``openai/gpt-4o-mini``, a dated snapshot)."""
+
+    alias = models.CharField(max_length=200, unique=True)
+    model = models.ForeignKey(CatalogModel, on_delete=models.CASCADE, related_name="aliases")
+
+    class Meta:
+        ordering = ["alias"]
+        verbose_name_plural = "model aliases"
+
+    def __str__(self) -> str:
+        return self.alias
+
+
+class Decision(models.Model):
+    """One routed request, as a gateway logged it, plus the outcome signals that arrived later."""
+
+    class Status(models.TextChoices):
+        SUCCESS = "success", "Success"
+        ERROR = "error", "Error"
+
+    class ErrorType(models.TextChoices):
+        # Infrastructure failures: they say nothing about whether the tier was right.
+        RATE_LIMIT = "rate_limit", "Rate limited (429)"
+        TIMEOUT = "timeout", "Timeout"
+        PROVIDER_ERROR = "provider_error", "Provider error (5xx)"
+        # Failures that can mean the model was not up to the request.
+        CONTEXT_WINDOW = "context_window", "Context window exceeded"
+        CONTENT_FILTER = "content_filter", "Content filtered"
+        BAD_REQUEST = "bad_request", "Bad request (4xx)"
+        OUTPUT_INVALID = "output_invalid", "Invalid output (parse/validation)"
+        OTHER = "other", "Other"
+
+    INFRASTRUCTURE_ERRORS: ClassVar[frozenset[str]] = frozenset(
+        {ErrorType.RATE_LIMIT, ErrorType.TIMEOUT, ErrorType.PROVIDER_ERROR}
+    )
+
+    class CostSource(models.TextChoices):
+        LOGGED = "logged", "Logged by the gateway"
+        CATALOG = "catalog", "Catalog prices × tokens"
+
+    gateway = models.ForeignKey(Gateway, on_delete=models.PROTECT, related_name="decisions")
+    event_id = models.CharField(max_length=200)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    # What was served, resolved against the catalog, and what the caller asked for.
+    served_model = models.ForeignKey(CatalogModel, on_delete=models.PROTECT, related_name="+")
+    served_model_name = models.CharField(max_length=200, help_text="As the gateway logged it.")
+    # Copied from the model at ingest so history keeps the tier it was served at; filled in for
+    # earlier traffic when an unclassified model gets its tier.
+    served_tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_model = models.CharField(max_length=200, blank=True)
+
+    # The router's own account of its choice.
+    router_name = models.CharField(max_length=100, blank=True)
+    router_version = models.CharField(max_length=50, blank=True)
+    router_score = models.FloatField(null=True, blank=True)
+    router_threshold = models.FloatField(null=True, blank=True)
+    router_category = models.CharField(max_length=60, blank=True)
+    router_tier = models.CharField(max_length=40, blank=True)
+    router_cause = models.CharField(max_length=300, blank=True)
+    candidates = models.JSONField(default=list, blank=True)
+
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    cost_source = models.CharField(max_length=10, choices=CostSource.choices, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUCCESS)
+    error_type = models.CharField(max_length=20, choices=ErrorType.choices, blank=True)
+    error_message = models.TextField(blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    # Attempts of one request share a trace id; the chain lists the models tried before this one.
+    trace_id = models.CharField(max_length=200, blank=True)
+    fallback_chain = models.JSONField(default=list, blank=True)
+    retries = models.PositiveSmallIntegerField(default=0)
+
+    # Outcome signals, often posted later than the decision itself.
+    user_feedback = models.SmallIntegerField(
+        null=True, blank=True, choices=[(1, "positive"), (-1, "negative")]
+    )
+    judge_score = models.FloatField(null=True, blank=True)
+    retried = models.BooleanField(null=True, blank=True)
+    escalated = models.BooleanField(null=True, blank=True)
+    outcome_updated_at = models.DateTimeField(null=True, blank=True)
+
+    prompt_text = models.TextField(blank=True, help_text="Last user turn, redacted.")
+    response_excerpt = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            # Idempotency of ingestion: a gateway's retry of the same event is a duplicate.
+            models.UniqueConstraint(fields=["gateway", "event_id"], name="decision_event_once"),
+            models.CheckConstraint(
+                condition=Q(judge_score__isnull=True) | Q(judge_score__gte=0, judge_score__lte=1),
+                name="decision_judge_score_in_unit_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(cost_usd__isnull=True) | Q(cost_usd__gte=0),
+                name="decision_cost_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="error") | Q(error_type=""),
+                name="decision_error_type_only_on_error",
+            ),
+        ]
+        indexes = [
+            # Explorer default listing and keyset pagination: newest first over a time range.
+            models.Index(fields=["occurred_at", "id"], name="decision_time"),
+            # Dashboard and explorer filtered by gateway over a time range.
+            models.Index(fields=["gateway", "occurred_at"], name="decision_gateway_time"),
+            # Cost and calls per day stacked by tier; share of calls per tier.
+            models.Index(fields=["served_tier", "occurred_at"], name="decision_tier_time"),
+            # Top models by cost or waste; explorer's model filter.
+            models.Index(fields=["served_model", "occurred_at"], name="decision_model_time"),
+            # Per-category views and the policy's category overrides.
+            models.Index(fields=["router_category", "occurred_at"], name="decision_category_time"),
+            # Failure rate of cheap-tier calls; explorer's status filter.
+            models.Index(fields=["status", "occurred_at"], name="decision_status_time"),
+            # Explorer sorted by cost (keyset on cost, then id).
+            models.Index(fields=["cost_usd", "id"], name="decision_cost"),
+            # Linking the attempts of one request (fallbacks, retries) through the trace id.
+            models.Index(fields=["trace_id"], name="decision_trace", condition=~Q(trace_id="")),
+            # The hourly pricing sweep: decisions still without a cost.
+            models.Index(
+                fields=["served_model"],
+                name="decision_unpriced",
+                condition=Q(cost_usd__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway_id}:{self.event_id}"
+
+    @property
+    def failed_for_infrastructure(self) -> bool:
+        return self.status == self.Status.ERROR and self.error_type in self.INFRASTRUCTURE_ERRORS
+
+
+class Verdict(models.TextChoices):
+    CORRECT = "correct", "Correct"
+    SHOULD_BE_CHEAPER = "should_be_cheaper", "Should be cheaper"
+    SHOULD_BE_STRONGER = "should_be_stronger", "Should be stronger"
+    NO_MODEL_FITS = "no_model_fits", "No model fits"
+    UNSURE = "unsure", "Unsure"
+
+
+class Label(models.Model):
+    """A reviewer's verdict on one decision; each reviewer labels a decision at most once."""
+
+    decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="labels")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="labels"
+    )
+    verdict = models.CharField(max_length=20, choices=Verdict.choices)
+    right_tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["decision", "reviewer"], name="label_once_per_reviewer"
+            ),
+        ]
+        indexes = [
+            # Progress per reviewer and the audit of who labelled what, newest first.
+            models.Index(fields=["reviewer", "created_at"], name="label_reviewer_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} on {self.decision_id} by {self.reviewer_id}"
+
+
+class DemoTruth(models.Model):
+    """What the demo generator knows about its own decisions, kept apart from the decision so
+    detection cannot read it. For measuring detection only."""
+
+    class Planted(models.TextChoices):
+        OVERKILL = "overkill", "Overkill"
+        UNDERPOWERED = "underpowered", "Underpowered"
+
+    decision = models.OneToOneField(
+        Decision, on_delete=models.CASCADE, primary_key=True, related_name="demo_truth"
+    )
+    ideal_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    planted = models.CharField(max_length=15, choices=Planted.choices, blank=True)
+    true_difficulty = models.FloatField()
+
+    class Meta:
+        verbose_name = "demo ground truth"
+        verbose_name_plural = "demo ground truth"
+
+    def __str__(self) -> str:
+        return f"{self.decision_id}: ideal {self.ideal_tier_id}, planted {self.planted or '-'}"

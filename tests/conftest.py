@@ -1,0 +1,71 @@
+"""Personas and builders shared by the tests.
+
+Personas: ``admin_user`` (Ada, superuser), ``reviewer`` (Rita); ``gateway`` is the prod proxy.
+``tiers`` loads the shipped catalog, so tests price calls with the real list prices.
+"""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from itertools import count
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from review import catalog
+from review.models import Decision, Gateway, Tier
+
+_event_numbers = count(1)
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings: Any) -> None:
+    # The manifest storage needs collectstatic; tests render templates without it.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def tiers(db: None) -> dict[str, Tier]:
+    catalog.load_catalog(data=catalog.read_catalog_file())
+    return {tier.name: tier for tier in Tier.objects.all()}
+
+
+@pytest.fixture
+def gateway(db: None) -> Gateway:
+    return Gateway.objects.create(name="prod-proxy", description="LiteLLM proxy")
+
+
+@pytest.fixture
+def admin_user(db: None) -> User:
+    return User.objects.create_superuser("ada", "ada@example.com", "correct horse battery")
+
+
+@pytest.fixture
+def reviewer(db: None) -> User:
+    return User.objects.create_user("rita", "rita@example.com", "correct horse battery")
+
+
+@pytest.fixture
+def make_decision(gateway: Gateway, tiers: dict[str, Tier]) -> Callable[..., Decision]:
+    """Build and save a decision served by a catalog model; any field can be overridden."""
+
+    def build(model_name: str = "gpt-4o-mini", **fields: Any) -> Decision:
+        model = catalog.resolve_model(model_name)
+        values: dict[str, Any] = {
+            "gateway": gateway,
+            "event_id": f"evt-{next(_event_numbers)}",
+            "occurred_at": datetime(2026, 11, 30, 12, 0, tzinfo=UTC),
+            "served_model": model,
+            "served_model_name": model_name,
+            "served_tier": model.tier,
+            "input_tokens": 1000,
+            "output_tokens": 200,
+            "prompt_text": "What are your support hours?",
+        }
+        values.update(fields)
+        return Decision.objects.create(**values)
+
+    return build
