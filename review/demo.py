@@ -18,7 +18,7 @@ from typing import Any
 from django.db import transaction
 
 from review.catalog import resolve_model
-from review.demo_prompts import CATEGORIES, FILLER_SENTENCES, SLOTS, Category
+from review.demo_prompts import CATEGORIES, SLOTS, Category
 from review.models import CatalogModel, Decision, DemoTruth, Gateway, Tier
 
 DEMO_GATEWAYS = {
@@ -385,14 +385,14 @@ class _Week:
 
     def _prompt(self, category: Category) -> tuple[float, str, int]:
         rng = self.rng
-        low, high = category.difficulty
-        difficulty = rng.uniform(low, high)
-        text = self._fill(rng.choice(category.templates))
-        # Pasted context makes prompts long; long prompts in hard categories are harder still.
+        prompt = rng.choice(category.prompts)
+        difficulty = rng.uniform(*prompt.difficulty)
+        text = self._fill(prompt.template)
+        # Pasted context makes prompts long; a long context makes the same question harder.
         length = rng.choices(("short", "medium", "long"), weights=(0.55, 0.3, 0.15))[0]
-        if category.name not in ("greeting", "faq") and length != "short":
+        if category.context and length != "short":
             count = rng.randint(3, 8) if length == "medium" else rng.randint(15, 60)
-            context = " ".join(self._fill(rng.choice(FILLER_SENTENCES)) for _ in range(count))
+            context = "\n".join(self._fill(rng.choice(category.context)) for _ in range(count))
             text = f"{text}\n\n{context}"
             difficulty = min(1.0, difficulty + (0.04 if length == "medium" else 0.1))
         return difficulty, text, len(text.split())

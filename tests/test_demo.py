@@ -1,3 +1,5 @@
+import random
+import re
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
@@ -5,6 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from review import demo
+from review.demo_prompts import CATEGORIES
 from review.models import Decision, DemoTruth
 
 END = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
@@ -154,3 +157,18 @@ def test_the_command_loads_once_and_replaces_on_request(tiers):
     assert "already loaded (50 decisions)" in out.getvalue()
     call_command("demo_week", "--size", "80", "--replace", stdout=out)
     assert Decision.objects.count() == 80
+
+
+def test_every_template_fills_its_slots():
+    week = demo._Week(random.Random(0), 0, END, [], [], {})
+    texts = [
+        text
+        for category in CATEGORIES
+        for text in (
+            *(prompt.template for prompt in category.prompts),
+            *category.responses,
+            *category.context,
+        )
+    ]
+    for text in texts:
+        assert not re.search(r"\{[a-z_]+\}", week._fill(text)), text
