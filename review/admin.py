@@ -1,13 +1,18 @@
+import hmac
+import secrets
+from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from review import catalog
+from review import tasks
 from review.forms import IssueKeyForm
 from review.models import ApiKey, CatalogModel, Decision, Gateway, Label, ModelAlias, Tier
 
@@ -44,26 +49,47 @@ class GatewayAdmin(admin.ModelAdmin):
 
     def issue_key_view(self, request: HttpRequest, gateway_id: int) -> HttpResponse:
         gateway = get_object_or_404(Gateway, pk=gateway_id)
-        if not self.has_change_permission(request, gateway):
-            return HttpResponse(status=403)
+        if not request.user.has_perm("review.add_apikey"):
+            raise PermissionDenied
         context = {**self.admin_site.each_context(request), "gateway": gateway, "opts": self.opts}
-        form = IssueKeyForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            key, plaintext = ApiKey.issue(
-                gateway=gateway,
-                scopes=form.cleaned_data["scopes"],
-                name=form.cleaned_data["name"],
-                created_by=request.user if request.user.is_authenticated else None,
+        template = "admin/review/gateway/issue_key.html"
+        nonce_key = f"issue-key-nonce-{gateway.pk}"
+        if request.method == "POST":
+            form = IssueKeyForm(request.POST)
+            if not form.is_valid():
+                return render(request, template, {**context, "form": form})
+            expected = request.session.pop(nonce_key, "")
+            if expected and hmac.compare_digest(expected, form.cleaned_data["nonce"]):
+                return self._issue_key(request, gateway, form, context)
+            context["notice"] = (
+                "That form was already used to issue a key, which cannot be shown again. "
+                "Issue another one here if you need it."
             )
-            # Rendered straight into this response and never stored: it cannot be shown again.
-            response = render(
-                request,
-                "admin/review/gateway/key_issued.html",
-                {**context, "key": key, "plaintext": plaintext},
-            )
-            response["Cache-Control"] = "no-store"
-            return response
-        return render(request, "admin/review/gateway/issue_key.html", {**context, "form": form})
+        nonce = secrets.token_urlsafe(16)
+        request.session[nonce_key] = nonce
+        form = IssueKeyForm(initial={"nonce": nonce})
+        return render(request, template, {**context, "form": form})
+
+    def _issue_key(
+        self, request: HttpRequest, gateway: Gateway, form: IssueKeyForm, context: dict[str, Any]
+    ) -> HttpResponse:
+        user = request.user if request.user.is_authenticated else None
+        key, plaintext = ApiKey.issue(
+            gateway=gateway,
+            scopes=form.cleaned_data["scopes"],
+            name=form.cleaned_data["name"],
+            created_by=user,
+        )
+        # The log names the key by its prefix only (``rr_<prefix>_…``).
+        self.log_addition(request, key, [{"added": {"object": str(key)}}])
+        # Rendered straight into this response and never stored: it cannot be shown again.
+        response = render(
+            request,
+            "admin/review/gateway/key_issued.html",
+            {**context, "key": key, "plaintext": plaintext},
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 @admin.register(ApiKey)
@@ -78,7 +104,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "revoked_at",
     )
     list_filter = ("gateway", ("revoked_at", admin.EmptyFieldListFilter))
-    readonly_fields = ("gateway", "prefix", "scopes", "created_at", "created_by", "last_used_at")
+    # Only the name may change; a revoked key stays revoked.
+    readonly_fields = (
+        "gateway",
+        "prefix",
+        "scopes",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+    )
     fields = (
         "gateway",
         "name",
@@ -94,11 +129,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Revoke selected keys")
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: the row keeps who had access, and until when
+
+    @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        for key in queryset:
+        keys = list(queryset.filter(revoked_at__isnull=True))
+        for key in keys:
             key.revoke()
-        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+            self.log_change(request, key, "Revoked.")
+        self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)
 
 
 @admin.register(Tier)
@@ -142,8 +182,11 @@ class CatalogModelAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: CatalogModel, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        if change and "tier" in form.changed_data and obj.tier is not None:
-            catalog.classify(model=obj, tier=obj.tier)
+        if change and {"tier", "input_price_per_mtok", "output_price_per_mtok"} & set(
+            form.changed_data
+        ):
+            # Earlier traffic gets the new tier and prices in the background, not in this request.
+            transaction.on_commit(partial(tasks.sweep_catalog.delay, model_id=obj.pk))
 
 
 @admin.register(Decision)
@@ -162,7 +205,7 @@ class DecisionAdmin(admin.ModelAdmin):
     )
     list_filter = ("served_tier", "status", "error_type", "gateway")
     list_select_related = ("gateway", "served_model", "served_tier")
-    search_fields = ("event_id", "trace_id")
+    search_fields = ("=event_id", "=trace_id")  # exact: a substring scan of the table is slow
     date_hierarchy = "occurred_at"
     show_full_result_count = False  # a count(*) per page load is slow on a large table
 
@@ -181,3 +224,9 @@ class LabelAdmin(admin.ModelAdmin):
     list_display = ("decision", "reviewer", "verdict", "right_tier", "created_at")
     list_filter = ("verdict", "right_tier", "reviewer")
     raw_id_fields = ("decision",)
+    readonly_fields = ("reviewer", "created_at", "updated_at")
+
+    def save_model(self, request: HttpRequest, obj: Label, form: Any, change: bool) -> None:
+        if not change:
+            obj.reviewer = request.user  # type: ignore[assignment]  # a label is its author's
+        super().save_model(request, obj, form, change)

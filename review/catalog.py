@@ -4,7 +4,7 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TypedDict
+from typing import TypedDict, cast
 
 from django.db import IntegrityError, transaction
 
@@ -38,17 +38,37 @@ class CatalogFile(TypedDict):
 class LoadReport:
     created: dict[str, int] = field(default_factory=lambda: {"tiers": 0, "models": 0, "aliases": 0})
     classified: list[str] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)
     prices_updated: list[str] = field(default_factory=list)
     alias_conflicts: list[str] = field(default_factory=list)
 
     @property
     def changed_anything(self) -> bool:
-        return bool(any(self.created.values()) or self.classified or self.prices_updated)
+        return bool(
+            any(self.created.values()) or self.classified or self.prices_updated or self.merged
+        )
 
 
 def read_catalog_file(path: Path = CATALOG_FILE) -> CatalogFile:
-    data: CatalogFile = json.loads(path.read_text())
-    return data
+    """The catalog file's content; ``ValueError`` names what is missing or malformed."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror}") from error
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not JSON: {error}") from error
+    if not isinstance(data, dict) or not all(
+        k in data for k in ("prices_as_of", "tiers", "models")
+    ):
+        raise ValueError(f"{path} needs the keys prices_as_of, tiers and models")
+    tier_names = {tier.get("name") for tier in data["tiers"]}
+    for index, model in enumerate(data["models"]):
+        missing = [key for key in ModelEntry.__annotations__ if key not in model]
+        if missing:
+            raise ValueError(f"models[{index}] lacks {', '.join(missing)}")
+        if model["tier"] not in tier_names:
+            raise ValueError(f"model {model['name']!r}: unknown tier {model['tier']!r}")
+    return cast(CatalogFile, data)
 
 
 @transaction.atomic
@@ -98,13 +118,25 @@ def load_catalog(*, data: CatalogFile, update_prices: bool = False) -> LoadRepor
                 model.save(update_fields=["input_price_per_mtok", "output_price_per_mtok"])
                 report.prices_updated.append(model.name)
         for alias in model_entry.get("aliases", []):
-            existing = ModelAlias.objects.filter(alias=alias).first()
-            if existing is None:
-                ModelAlias.objects.create(alias=alias, model=model)
-                report.created["aliases"] += 1
-            elif existing.model_id != model.pk:
-                report.alias_conflicts.append(alias)
+            _add_alias(alias=alias, model=model, report=report)
     return report
+
+
+def _add_alias(*, alias: str, model: CatalogModel, report: LoadReport) -> None:
+    same_name = CatalogModel.objects.filter(name=alias).first()
+    if same_name is not None and same_name.source == CatalogModel.Source.INGEST:
+        # Logged before the catalog knew the alias: its traffic belongs to this model.
+        merge_into(source=same_name, target=model)
+        report.merged.append(alias)
+    elif same_name is not None:
+        report.alias_conflicts.append(alias)  # a model of that name was made on purpose
+        return
+    existing = ModelAlias.objects.filter(alias=alias).first()
+    if existing is None:
+        ModelAlias.objects.create(alias=alias, model=model)
+        report.created["aliases"] += 1
+    elif existing.model_id != model.pk:
+        report.alias_conflicts.append(alias)
 
 
 def resolve_model(name: str) -> CatalogModel:
@@ -137,12 +169,38 @@ def classify(*, model: CatalogModel, tier: Tier) -> int:
     decisions were updated."""
     model.tier = tier
     model.save(update_fields=["tier", "updated_at"])
-    return Decision.objects.filter(served_model=model, served_tier__isnull=True).update(
-        served_tier=tier
+    return backfill_tiers(model_id=model.pk)
+
+
+def merge_into(*, source: CatalogModel, target: CatalogModel) -> int:
+    """Move ``source``'s decisions to ``target`` (with its tier) and delete ``source``."""
+    moved = Decision.objects.filter(served_model=source).update(
+        served_model=target, served_tier=target.tier
+    )
+    source.delete()
+    return moved
+
+
+def backfill_tiers(*, model_id: int | None = None) -> int:
+    """Give decisions stored without a tier the tier their model has now.
+
+    A decision whose model was classified between its lookup and its insert is caught here too.
+    Returns how many decisions were updated.
+    """
+    models = CatalogModel.objects.filter(tier__isnull=False)
+    if model_id is not None:
+        models = models.filter(pk=model_id)
+    return sum(
+        Decision.objects.filter(served_model=model, served_tier__isnull=True).update(
+            served_tier=model.tier_id
+        )
+        for model in models.filter(
+            pk__in=Decision.objects.filter(served_tier__isnull=True).values("served_model")
+        )
     )
 
 
-def price_unpriced_decisions(*, batch_size: int = 5000) -> int:
+def price_unpriced_decisions(*, model_id: int | None = None, batch_size: int = 5000) -> int:
     """Fill in the cost of decisions logged without one, from catalog prices and their tokens.
 
     Returns how many decisions were priced. Decisions of unpriced models or without token counts
@@ -152,6 +210,8 @@ def price_unpriced_decisions(*, batch_size: int = 5000) -> int:
     models = CatalogModel.objects.filter(
         input_price_per_mtok__isnull=False, output_price_per_mtok__isnull=False
     )
+    if model_id is not None:
+        models = models.filter(pk=model_id)
     for model in models:
         while True:
             batch = list(

@@ -3,5 +3,8 @@ from django.http import HttpRequest
 
 
 def deployment(request: HttpRequest) -> dict[str, bool]:
-    """Whether this process runs embedded (SQLite, tasks in-process), shown in the page frame."""
-    return {"embedded_mode": settings.EMBEDDED}
+    """How this process runs, for the banner in the page frame: no mode goes unsaid."""
+    return {
+        "embedded_mode": settings.EMBEDDED,
+        "tasks_inline": settings.CELERY_TASK_ALWAYS_EAGER,
+    }

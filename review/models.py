@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -101,17 +101,25 @@ class ApiKey(models.Model):
     ) -> tuple["ApiKey", str]:
         """Create a key and return it with its plaintext, which is never stored."""
         validate_scopes(scopes)
-        prefix = secrets.token_hex(KEY_PREFIX_LENGTH // 2)
         secret = secrets.token_urlsafe(32)
-        key = cls.objects.create(
-            gateway=gateway,
-            name=name,
-            prefix=prefix,
-            secret_hash=hash_secret(secret),
-            scopes=sorted(set(scopes)),
-            created_by=created_by,
-        )
-        return key, f"rr_{prefix}_{secret}"
+        for attempt in range(3):
+            prefix = secrets.token_hex(KEY_PREFIX_LENGTH // 2)
+            try:
+                # 32-bit prefixes collide once in a blue moon; a fresh one settles it.
+                with transaction.atomic():
+                    key = cls.objects.create(
+                        gateway=gateway,
+                        name=name,
+                        prefix=prefix,
+                        secret_hash=hash_secret(secret),
+                        scopes=sorted(set(scopes)),
+                        created_by=created_by,
+                    )
+                return key, f"rr_{prefix}_{secret}"
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     @classmethod
     def authenticate(cls, presented: str) -> "ApiKey | None":
@@ -342,11 +350,16 @@ class Decision(models.Model):
             models.Index(fields=["cost_usd", "id"], name="decision_cost"),
             # Linking the attempts of one request (fallbacks, retries) through the trace id.
             models.Index(fields=["trace_id"], name="decision_trace", condition=~Q(trace_id="")),
-            # The hourly pricing sweep: decisions still without a cost.
+            # The hourly catalog sweep: decisions still without a cost, or without a tier.
             models.Index(
                 fields=["served_model"],
                 name="decision_unpriced",
                 condition=Q(cost_usd__isnull=True),
+            ),
+            models.Index(
+                fields=["served_model"],
+                name="decision_untiered",
+                condition=Q(served_tier__isnull=True),
             ),
         ]
 

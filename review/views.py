@@ -49,7 +49,9 @@ def home(request: HttpRequest) -> HttpResponse:
 def healthz(request: HttpRequest) -> HttpResponse:
     """For load balancers and compose healthchecks: 200 when the database answers."""
     try:
-        connection.ensure_connection()
+        # A query, not just a connection check: a kept-alive connection can outlive the server.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
     except DatabaseError:
         return HttpResponse("database unavailable\n", status=503, content_type="text/plain")
     return HttpResponse("ok\n", content_type="text/plain")

@@ -13,25 +13,29 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
 
 
 def env_str(
-    name: str, default: str | None = None, *, environ: Mapping[str, str] = os.environ
+    name: str,
+    default: str | None = None,
+    *,
+    hint: str = "",
+    environ: Mapping[str, str] = os.environ,
 ) -> str:
     """The variable's value, or ``default``; with no default a missing variable is an error."""
     value = environ.get(name)
     if value is None or value == "":
         if default is None:
-            raise ImproperlyConfigured(f"{name} must be set.")
+            raise ImproperlyConfigured(f"{name} must be set{'; ' + hint if hint else ''}.")
         return default
     return value
 
 
 def env_bool(name: str, default: bool, *, environ: Mapping[str, str] = os.environ) -> bool:
-    """``1/true/yes/on`` or ``0/false/no/off`` (any case); anything else is an error."""
+    """``1/true/yes/on`` or ``0/false/no/off`` (any case); unset or empty gives ``default``."""
     value = environ.get(name)
-    if value is None:
+    if value is None or value.strip() == "":
         return default
     lowered = value.strip().lower()
     if lowered in _TRUE:

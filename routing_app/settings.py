@@ -18,7 +18,11 @@ DATA_DIR = env_path("DATA_DIR", BASE_DIR / "data")
 
 DEBUG = env_bool("DEBUG", False)
 # Only a debug (local) process may run on a well-known key; everywhere else it must be given.
-SECRET_KEY = env_str("SECRET_KEY", "django-insecure-local-development-only" if DEBUG else None)
+SECRET_KEY = env_str(
+    "SECRET_KEY",
+    "django-insecure-local-development-only" if DEBUG else None,
+    hint="it is required when DEBUG is off (set DEBUG=1 for local use)",
+)
 if not DEBUG and SECRET_KEY.startswith("django-insecure"):
     raise ImproperlyConfigured("SECRET_KEY must be a real secret when DEBUG is off.")
 
@@ -92,6 +96,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Celery ---------------------------------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss"))
+if DATABASE_URL and not REDIS_URL and not DEBUG:
+    # A production database with tasks silently run inside web requests (and no scheduler) is a
+    # misconfiguration, not a mode.
+    raise ImproperlyConfigured("REDIS_URL must be set when DATABASE_URL is (production mode).")
 # Embedded mode is chosen by configuration and shown on every page; it is never a silent
 # fallback for a broker that is down.
 EMBEDDED = DATABASE_URL is None and REDIS_URL is None
@@ -104,9 +112,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     # Gateways that do not log a cost, and models classified after their traffic arrived, leave
-    # decisions without a cost; pricing them hourly keeps dashboard totals honest within the hour.
-    "price-unpriced-decisions": {
-        "task": "review.tasks.price_unpriced_decisions",
+    # decisions without a tier or a cost; sweeping hourly keeps dashboard totals honest within
+    # the hour, and catches a classification whose own task was lost.
+    "sweep-catalog": {
+        "task": "review.tasks.sweep_catalog",
         "schedule": crontab(minute=7),
         "options": {"expires": 50 * 60},
     },
@@ -119,7 +128,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -139,7 +150,12 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Only a proxy that sets X-Forwarded-Proto itself may be trusted with it; a client talking to
+# gunicorn directly could otherwise claim https.
+if env_bool("TRUST_PROXY_HEADERS", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 

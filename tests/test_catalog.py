@@ -1,19 +1,16 @@
 from decimal import Decimal
 from io import StringIO
+from pathlib import Path
 
-from django.core.management import call_command
-from django.forms.models import model_to_dict
+import pytest
+from django.core.management import CommandError, call_command
 
 from review import catalog
 from review.models import CatalogModel, Decision, ModelAlias, Tier
 
 
 def _snapshot() -> list[dict]:
-    rows = [
-        model_to_dict(row)
-        for model in (Tier, CatalogModel, ModelAlias)
-        for row in model.objects.all()
-    ]
+    rows = [row for model in (Tier, CatalogModel, ModelAlias) for row in model.objects.values()]
     return sorted(rows, key=repr)
 
 
@@ -95,3 +92,47 @@ def test_unpriced_decisions_are_priced_from_the_catalog(make_decision):
     assert unpriced.cost_source == Decision.CostSource.CATALOG
     assert logged.cost_usd == Decimal("0.5")
     assert unknown.cost_usd is None
+
+
+def test_a_name_seen_in_logs_before_the_catalog_knew_it_joins_its_model(make_decision, tiers):
+    ModelAlias.objects.filter(alias="gpt-4o-mini-2024-07-18").delete()
+    logged_first = make_decision("gpt-4o-mini-2024-07-18")
+    assert logged_first.served_model.name == "gpt-4o-mini-2024-07-18"
+    report = catalog.load_catalog(data=catalog.read_catalog_file())
+    logged_first.refresh_from_db()
+    assert report.merged == ["gpt-4o-mini-2024-07-18"]
+    assert logged_first.served_model.name == "gpt-4o-mini"
+    assert logged_first.served_tier == tiers["small"]
+    assert catalog.resolve_model("gpt-4o-mini-2024-07-18").name == "gpt-4o-mini"
+
+
+def test_decisions_stored_without_a_tier_get_their_models_tier(make_decision, tiers):
+    # Resolved while the model was unclassified, inserted after it was classified.
+    decision = make_decision("gpt-4.1", served_tier=None)
+    assert catalog.backfill_tiers() == 1
+    decision.refresh_from_db()
+    assert decision.served_tier == tiers["large"]
+    assert catalog.backfill_tiers() == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (None, "cannot read"),
+        ("{not json", "is not JSON"),
+        ('{"tiers": []}', "needs the keys prices_as_of, tiers and models"),
+        (
+            '{"prices_as_of": "x", "tiers": [{"name": "small", "rank": 0}], "models": '
+            '[{"name": "m", "provider": "p", "tier": "huge", "input_price_per_mtok": "1", '
+            '"output_price_per_mtok": "1", "aliases": []}]}',
+            "model 'm': unknown tier 'huge'",
+        ),
+    ],
+)
+def test_a_bad_catalog_file_is_a_clear_error(db, tmp_path: Path, content, reason):
+    path = tmp_path / "catalog.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(CommandError, match=f"--file: .*{reason}"):
+        call_command("load_catalog", "--file", str(path), stdout=StringIO())
+    assert not Tier.objects.exists()

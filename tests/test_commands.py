@@ -37,7 +37,7 @@ def test_create_gateway_issues_another_key_for_an_existing_gateway(db):
 
 
 def test_an_unknown_scope_is_refused_and_nothing_is_created(db):
-    with pytest.raises(CommandError, match="Unknown scope root"):
+    with pytest.raises(CommandError, match="--scopes: Unknown scope root"):
         _create_gateway("prod-proxy", "--scopes", "ingest,root")
     assert not Gateway.objects.exists()
 
@@ -52,3 +52,18 @@ def test_ensure_admin_prints_credentials_once_and_keeps_the_password(db):
     user.refresh_from_db()
     assert user.check_password(password)
     assert "exists" in out.getvalue().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["x" * 101], "NAME: at most 100 characters, got 101"),
+        (["  "], "NAME: the gateway name must not be empty"),
+        (["ok", "--key-name", "k" * 101], "--key-name: at most 100 characters"),
+        (["ok", "--scopes", ","], "--scopes: Give at least one scope"),
+    ],
+)
+def test_create_gateway_names_the_bad_argument(db, args, reason):
+    with pytest.raises(CommandError, match=reason):
+        _create_gateway(*args)
+    assert not Gateway.objects.exists()

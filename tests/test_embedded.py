@@ -1,6 +1,7 @@
 """The embedded default, end to end: nothing set but DEBUG, SQLite in a fresh folder, the same
 steps as ``make run``, then the served pages."""
 
+import http.cookiejar
 import os
 import socket
 import sqlite3
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -43,24 +45,39 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _get(url: str) -> tuple[int, str]:
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
-            return None
+class _Browser:
+    """Just enough of a browser: cookies, no redirects followed, forms posted with CSRF."""
 
-    opener = urllib.request.build_opener(NoRedirect)
-    try:
-        with opener.open(url, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers.get("Location", "")
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.cookies = http.cookiejar.CookieJar()
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        self.opener = urllib.request.build_opener(
+            NoRedirect, urllib.request.HTTPCookieProcessor(self.cookies)
+        )
+
+    def request(self, path: str, form: dict[str, str] | None = None) -> tuple[int, str]:
+        data = None
+        if form is not None:
+            token = next(c.value for c in self.cookies if c.name == "csrftoken")
+            data = urllib.parse.urlencode({**form, "csrfmiddlewaretoken": token}).encode()
+        request = urllib.request.Request(self.base + path, data=data)
+        try:
+            with self.opener.open(request, timeout=30) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers.get("Location", "")
 
 
 def test_the_embedded_default_sets_up_and_serves(embedded_env):
     _manage(embedded_env, "migrate", "--noinput")
     _manage(embedded_env, "load_catalog")
     assert "Generated 300 decisions" in _manage(embedded_env, "demo_week", "--size", "300")
-    assert "password: " in _manage(embedded_env, "ensure_admin")
+    password = _manage(embedded_env, "ensure_admin").split("password: ")[1].strip()
 
     database = Path(embedded_env["DATA_DIR"]) / "routing_review.sqlite3"
     with sqlite3.connect(database) as db:
@@ -74,21 +91,26 @@ def test_the_embedded_default_sets_up_and_serves(embedded_env):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
+    browser = _Browser(f"http://127.0.0.1:{port}")
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if _get(f"{base}/healthz")[0] == 200:
+                if browser.request("/healthz")[0] == 200:
                     break
             except OSError:
                 time.sleep(0.2)
-        assert _get(f"{base}/healthz") == (200, "ok\n")
-        status, location = _get(f"{base}/")
-        assert status == 302 and location.startswith("/admin/login/")
-        status, body = _get(f"{base}/admin/login/")
-        assert (status == 200 and "Routing review" in body) or "Django" in body
-        assert _get(f"{base}/static/css/site.css")[0] == 200
+        assert browser.request("/healthz") == (200, "ok\n")
+        assert browser.request("/") == (302, "/accounts/login/?next=/")
+        status, body = browser.request("/accounts/login/")
+        assert status == 200 and "Log in" in body
+        assert browser.request("/static/css/site.css")[0] == 200
+        assert browser.request(
+            "/accounts/login/", {"username": "admin", "password": password, "next": "/"}
+        ) == (302, "/")
+        status, body = browser.request("/")
+        assert status == 200
+        assert "Routing this week" in body and "300" in body
     finally:
         server.terminate()
         server.wait(timeout=20)

@@ -13,10 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"), [("1", True), ("Yes", True), ("off", False), ("", False)]
+    ("raw", "default", "expected"),
+    [("1", False, True), ("Yes", False, True), ("off", True, False), ("", True, True)],
 )
-def test_booleans_accept_the_usual_spellings(raw, expected):
-    assert env_bool("DEBUG", False, environ={"DEBUG": raw}) is expected
+def test_booleans_accept_the_usual_spellings_and_empty_means_default(raw, default, expected):
+    assert env_bool("FLAG", default, environ={"FLAG": raw}) is expected
 
 
 def test_a_bad_boolean_names_the_variable_and_the_spellings():
@@ -83,7 +84,9 @@ def _load_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[st
 def test_starting_without_secret_key_outside_debug_is_a_clear_error(tmp_path):
     result = _load_settings(tmp_path)
     assert result.returncode != 0
-    assert "ImproperlyConfigured: SECRET_KEY must be set." in result.stderr
+    assert "ImproperlyConfigured: SECRET_KEY must be set; it is required when DEBUG is off" in (
+        result.stderr
+    )
 
 
 def test_debug_starts_with_nothing_else_set(tmp_path):
@@ -103,3 +106,31 @@ def test_a_database_url_of_another_kind_is_refused_at_start(tmp_path):
     assert (
         "DATABASE_URL must start with one of postgres://, postgresql://, sqlite://" in result.stderr
     )
+
+
+def test_production_database_without_a_broker_is_refused(tmp_path):
+    result = _load_settings(
+        tmp_path, SECRET_KEY="a-real-secret", DATABASE_URL="postgres://u@127.0.0.1/rr"
+    )
+    assert result.returncode != 0
+    assert "REDIS_URL must be set when DATABASE_URL is" in result.stderr
+
+
+@pytest.mark.parametrize(("value", "trusted"), [("", "False"), ("1", "True")])
+def test_proxy_headers_are_trusted_only_when_asked(tmp_path, value, trusted):
+    probe = "from django.conf import settings; print(settings.SECURE_PROXY_SSL_HEADER is not None)"
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {probe}"],
+        cwd=ROOT,
+        env={
+            "PATH": os.environ["PATH"],
+            "DATA_DIR": str(tmp_path),
+            "DEBUG": "1",
+            "TRUST_PROXY_HEADERS": value,
+            "DJANGO_SETTINGS_MODULE": "routing_app.settings",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == trusted, result.stderr

@@ -69,7 +69,7 @@ def worker(transactional_db):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    yield queue
+    yield queue, process
     process.terminate()
     try:
         process.wait(timeout=20)
@@ -77,14 +77,21 @@ def worker(transactional_db):
         process.kill()
 
 
-def test_a_worker_prices_decisions_sent_through_redis(worker, make_decision):
-    decision = make_decision("gpt-4o", input_tokens=10_000, output_tokens=1_000)
-    tasks.price_unpriced_decisions.apply_async(queue=worker)
+def test_a_worker_prices_and_tiers_decisions_sent_through_redis(worker, make_decision, tiers):
+    queue, process = worker
+    decision = make_decision("gpt-4o", input_tokens=10_000, output_tokens=1_000, served_tier=None)
+    tasks.sweep_catalog.apply_async(queue=queue)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         decision.refresh_from_db()
         if decision.cost_usd is not None:
             break
         time.sleep(0.2)
+    if decision.cost_usd is None:
+        process.terminate()
+        pytest.fail(
+            f"the worker did not price the decision; its output:\n{process.communicate()[0]}"
+        )
     assert decision.cost_usd == Decimal("0.035")
     assert decision.cost_source == Decision.CostSource.CATALOG
+    assert decision.served_tier == tiers["large"]

@@ -2,6 +2,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from review.models import ApiKey, Gateway, Scope
 
@@ -22,20 +23,28 @@ class Command(BaseCommand):
         parser.add_argument("--key-name", default="", help="What the key is for.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        scopes = [scope.strip() for scope in options["scopes"].split(",") if scope.strip()]
         name = options["name"].strip()
-        if not name:
-            raise CommandError("The gateway name must not be empty.")
-        gateway, created = Gateway.objects.get_or_create(name=name)
+        scopes = [scope.strip() for scope in options["scopes"].split(",") if scope.strip()]
+        _check_length("NAME", name, Gateway._meta.get_field("name").max_length)
+        _check_length("--key-name", options["key_name"], ApiKey._meta.get_field("name").max_length)
         try:
-            key, plaintext = ApiKey.issue(gateway=gateway, scopes=scopes, name=options["key_name"])
+            with transaction.atomic():
+                gateway, created = Gateway.objects.get_or_create(name=name)
+                key, plaintext = ApiKey.issue(
+                    gateway=gateway, scopes=scopes, name=options["key_name"]
+                )
         except ValidationError as error:
-            if created:
-                gateway.delete()
-            raise CommandError("; ".join(error.messages)) from error
+            raise CommandError(f"--scopes: {'; '.join(error.messages)}") from error
         verb = "Created gateway" if created else "Gateway exists:"
         self.stdout.write(f"{verb} {gateway.name} (id {gateway.pk}).")
         self.stdout.write(
             f"Issued key {key} with scopes {', '.join(key.scopes)}; it is shown once:"
         )
         self.stdout.write(plaintext)
+
+
+def _check_length(label: str, value: str, limit: int | None) -> None:
+    if label == "NAME" and not value:
+        raise CommandError("NAME: the gateway name must not be empty.")
+    if limit is not None and len(value) > limit:
+        raise CommandError(f"{label}: at most {limit} characters, got {len(value)}.")

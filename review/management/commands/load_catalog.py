@@ -1,7 +1,7 @@
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from review import catalog
 
@@ -21,7 +21,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        data = catalog.read_catalog_file(options["file"])
+        try:
+            data = catalog.read_catalog_file(options["file"])
+        except ValueError as error:
+            raise CommandError(f"--file: {error}") from error
         report = catalog.load_catalog(data=data, update_prices=options["update_prices"])
         created = report.created
         self.stdout.write(
@@ -31,5 +34,9 @@ class Command(BaseCommand):
         )
         for name in report.classified:
             self.stdout.write(f"  classified {name}")
+        for alias in report.merged:
+            self.stdout.write(
+                f"  {alias}: seen in logs before, its decisions now count as the alias"
+            )
         for alias in report.alias_conflicts:
             self.stderr.write(f"  alias {alias!r} already points at another model; left as is")
