@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import transaction
 
+from review import pipeline
 from review.catalog import resolve_model
 from review.demo_prompts import CATEGORIES, SLOTS, Category
 from review.models import CatalogModel, Decision, DemoTruth, Gateway, Tier
@@ -105,6 +106,8 @@ def generate_week(*, size: int, seed: int, end: datetime) -> DemoSummary:
     for decision, truth in zip(created, truths, strict=True):
         truth.decision = decision
     DemoTruth.objects.bulk_create(truths, batch_size=1000)
+    # The loader is the demo's gateway: its decisions go through the same processing.
+    pipeline.process_decisions(decision_ids=[decision.pk for decision in created])
     return DemoSummary(
         decisions=len(created),
         planted_overkill=sum(t.planted == DemoTruth.Planted.OVERKILL for t in truths),

@@ -311,6 +311,9 @@ class Decision(models.Model):
     escalated = models.BooleanField(null=True, blank=True)
     outcome_updated_at = models.DateTimeField(null=True, blank=True)
 
+    # Null while the post-ingest pipeline has not run on it: the sweep's work list.
+    processed_at = models.DateTimeField(null=True, blank=True)
+
     prompt_text = models.TextField(blank=True, help_text="Last user turn, redacted.")
     response_excerpt = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
@@ -360,6 +363,12 @@ class Decision(models.Model):
                 fields=["served_model"],
                 name="decision_untiered",
                 condition=Q(served_tier__isnull=True),
+            ),
+            # The pending sweep: decisions the post-ingest pipeline has not processed, oldest first.
+            models.Index(
+                fields=["received_at"],
+                name="decision_pending",
+                condition=Q(processed_at__isnull=True),
             ),
         ]
 

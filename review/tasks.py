@@ -1,8 +1,11 @@
 """Celery tasks: thin wrappers that call the domain. Retries and limits are declared here."""
 
 from celery import shared_task
+from django.db import OperationalError
 
-from review import catalog
+from review import catalog, pipeline
+
+SWEEP_CHUNK = 1000
 
 
 @shared_task(time_limit=15 * 60, soft_time_limit=14 * 60)
@@ -13,3 +16,19 @@ def sweep_catalog(model_id: int | None = None) -> dict[str, int]:
         "tiered": catalog.backfill_tiers(model_id=model_id),
         "priced": catalog.price_unpriced_decisions(model_id=model_id),
     }
+
+
+@shared_task(
+    autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, time_limit=5 * 60
+)
+def process_decisions(decision_ids: list[int]) -> int:
+    return pipeline.process_decisions(decision_ids=decision_ids)
+
+
+@shared_task(time_limit=5 * 60)
+def sweep_pending_decisions(limit: int = 50_000) -> int:
+    """Re-send decisions whose processing trigger was lost. Returns how many were re-sent."""
+    ids = list(pipeline.stale_pending(limit=limit))
+    for start in range(0, len(ids), SWEEP_CHUNK):
+        process_decisions.delay(ids[start : start + SWEEP_CHUNK])
+    return len(ids)

@@ -5,7 +5,9 @@ was wrong with it, so a bad deployment fails at start-up with a sentence rather 
 traceback.
 """
 
+import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -105,3 +107,26 @@ def env_path(name: str, default: Path, *, environ: Mapping[str, str] = os.enviro
     """A filesystem path; relative paths are taken from the current directory."""
     value = environ.get(name, "").strip()
     return Path(value).resolve() if value else default
+
+
+def env_json_patterns(name: str, *, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """A JSON object of named regular expressions, each compiled here to fail at start-up."""
+    value = environ.get(name, "").strip()
+    if not value:
+        return {}
+    try:
+        patterns = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise ImproperlyConfigured(f"{name} is not JSON: {error.msg}.") from None
+    if not isinstance(patterns, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in patterns.items()
+    ):
+        raise ImproperlyConfigured(
+            f'{name} must be a JSON object of names to patterns: {{"a": "b"}}.'
+        )
+    for key, pattern in patterns.items():
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ImproperlyConfigured(f"{name}: pattern {key!r} is invalid: {error}.") from None
+    return patterns

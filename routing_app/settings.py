@@ -11,7 +11,15 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from routing_app.envvars import env_bool, env_int, env_list, env_path, env_str, env_url
+from routing_app.envvars import (
+    env_bool,
+    env_int,
+    env_json_patterns,
+    env_list,
+    env_path,
+    env_str,
+    env_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env_path("DATA_DIR", BASE_DIR / "data")
@@ -38,6 +46,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "review",
 ]
 
@@ -119,6 +129,60 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=7),
         "options": {"expires": 50 * 60},
     },
+    # Ingestion triggers processing after each commit; this catches the triggers that were lost
+    # (broker restart, killed worker). Decisions wait at least five minutes before a re-send.
+    "sweep-pending-decisions": {
+        "task": "review.tasks.sweep_pending_decisions",
+        "schedule": 5 * 60,
+        "options": {"expires": 4 * 60},
+    },
+}
+
+# --- Cache: the API throttle's counters ---------------------------------------------------------
+# Shared through Redis in production, so every web process counts the same requests.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
+# --- Ingestion API ------------------------------------------------------------------------------
+# Caps are enforced while the body is read, so an oversized or gzip-bomb body never sits in memory.
+INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 16 * 1024 * 1024, minimum=1024)
+INGEST_MAX_DECODED_BYTES = env_int("INGEST_MAX_DECODED_BYTES", 64 * 1024 * 1024, minimum=1024)
+INGEST_MAX_RECORD_BYTES = env_int("INGEST_MAX_RECORD_BYTES", 512 * 1024, minimum=256)
+INGEST_MAX_RECORDS = env_int("INGEST_MAX_RECORDS", 5000, minimum=1)
+# Requests per key; DRF's rate syntax: "N/second", "N/minute", "N/hour".
+INGEST_RATE = env_str("INGEST_RATE", "1200/minute")
+REDACT_PATTERNS = [
+    name
+    for name in env_list("REDACT_PATTERNS", ["email", "phone", "card", "api_key"])
+    if name != "none"
+]
+REDACT_EXTRA_PATTERNS = env_json_patterns("REDACT_EXTRA_PATTERNS")
+# Phone numbers in national form (no +country prefix) are read as numbers of this region.
+REDACT_PHONE_REGION = env_str("REDACT_PHONE_REGION", "US")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "review.api_errors.handle_exception",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Routing Review API",
+    "DESCRIPTION": (
+        "Gateways post routing decisions (our schema, LiteLLM's logging payload, OTLP traces) "
+        "and late outcomes, and pull the active routing policy."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Docs pages use the vendored Swagger UI and ReDoc assets: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------------------

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.test import Client
 
 from review import catalog
-from review.models import Decision, Gateway, Tier
+from review.models import ApiKey, Decision, Gateway, Tier
 
 _event_numbers = count(1)
 
@@ -69,3 +71,21 @@ def make_decision(gateway: Gateway, tiers: dict[str, Tier]) -> Callable[..., Dec
         return Decision.objects.create(**values)
 
     return build
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counters() -> None:
+    # The throttle counts in the shared cache (Redis in tests); each test starts from zero.
+    cache.clear()
+
+
+@pytest.fixture
+def ingest_key(gateway: Gateway) -> str:
+    """The prod proxy's key with the ingest scope, as the gateway would send it."""
+    return ApiKey.issue(gateway=gateway, scopes=["ingest"], name="prod")[1]
+
+
+@pytest.fixture
+def gateway_client(ingest_key: str, tiers: dict[str, Tier]) -> Client:
+    """A client that posts as the prod proxy, with CSRF checks on as for a browser."""
+    return Client(enforce_csrf_checks=True, headers={"Authorization": f"Bearer {ingest_key}"})

@@ -4,17 +4,21 @@ import os
 import subprocess
 import sys
 import time
-import uuid
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import Client
+from django.utils import timezone
 
 from review import tasks
 from review.models import Decision
 from routing_app import celery_app
+
+from .test_api import record
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,8 +41,8 @@ def test_tests_talk_to_a_real_broker_not_eager_mode():
 
 @pytest.fixture
 def worker(transactional_db):
-    """A Celery worker process on Redis, using the test database and its own queue."""
-    queue = f"test-{uuid.uuid4().hex[:8]}"
+    """A Celery worker process on Redis, using the test database, on an emptied default queue."""
+    celery_app.control.purge()  # messages left by tests that enqueue without a worker
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -55,8 +59,6 @@ def worker(transactional_db):
             "worker",
             "--pool",
             "solo",
-            "--queues",
-            queue,
             "--loglevel",
             "WARNING",
             "--without-heartbeat",
@@ -69,7 +71,7 @@ def worker(transactional_db):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    yield queue, process
+    yield process
     process.terminate()
     try:
         process.wait(timeout=20)
@@ -78,20 +80,35 @@ def worker(transactional_db):
 
 
 def test_a_worker_prices_and_tiers_decisions_sent_through_redis(worker, make_decision, tiers):
-    queue, process = worker
     decision = make_decision("gpt-4o", input_tokens=10_000, output_tokens=1_000, served_tier=None)
-    tasks.sweep_catalog.apply_async(queue=queue)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        decision.refresh_from_db()
-        if decision.cost_usd is not None:
-            break
-        time.sleep(0.2)
-    if decision.cost_usd is None:
-        process.terminate()
-        pytest.fail(
-            f"the worker did not price the decision; its output:\n{process.communicate()[0]}"
-        )
+    tasks.sweep_catalog.delay()
+    _wait_for(worker, decision, lambda d: d.cost_usd is not None)
     assert decision.cost_usd == Decimal("0.035")
     assert decision.cost_source == Decision.CostSource.CATALOG
     assert decision.served_tier == tiers["large"]
+
+
+def test_a_lost_trigger_is_resent_by_the_sweep_and_processed_by_the_worker(worker, make_decision):
+    lost = make_decision(received_at=timezone.now() - timedelta(minutes=30))
+    assert tasks.sweep_pending_decisions.apply().get() == 1  # beat's call, run here
+    _wait_for(worker, lost, lambda d: d.processed_at is not None)
+
+
+def test_ingestion_triggers_processing_on_the_worker_after_commit(worker, tiers, ingest_key):
+    client = Client(headers={"Authorization": f"Bearer {ingest_key}"})
+    response = client.post(
+        "/api/v1/decisions", data=[record("evt-1")], content_type="application/json"
+    )
+    assert response.json()["accepted"] == 1
+    _wait_for(worker, Decision.objects.get(), lambda d: d.processed_at is not None)
+
+
+def _wait_for(process, decision, done, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        decision.refresh_from_db()
+        if done(decision):
+            return
+        time.sleep(0.2)
+    process.terminate()
+    pytest.fail(f"the worker did not finish in {seconds}s; its output:\n{process.communicate()[0]}")

@@ -1,0 +1,235 @@
+"""Storing batches of decision records: validate each, store the valid ones exactly once, and
+say what happened to every record.
+
+The hot insert on PostgreSQL streams the batch with ``COPY`` into a temporary table and moves it
+with ``INSERT … ON CONFLICT DO NOTHING RETURNING``: the unique (gateway, event id) constraint,
+not a check before writing, decides what is a duplicate, so concurrent posts of the same batch
+store each record once. SQLite (the embedded default) takes the ORM's ``bulk_create``.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any, Literal, NotRequired, TypedDict
+
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from psycopg.types.json import Jsonb
+
+from review import catalog, records, redaction, tasks
+from review.models import CatalogModel, Decision, Gateway
+
+Status = Literal["accepted", "duplicate", "rejected"]
+REDACTED_FIELDS = ("prompt_text", "response_excerpt", "error_message")
+JSON_FIELDS = ("candidates", "fallback_chain", "metadata")
+
+
+class RecordResult(TypedDict):
+    index: int
+    event_id: str | None
+    status: Status
+    errors: NotRequired[dict[str, str]]
+
+
+@dataclass
+class BatchReport:
+    results: list[RecordResult] = field(default_factory=list)
+    stored_ids: list[int] = field(default_factory=list)
+
+    def count(self, status: Status) -> int:
+        return sum(result["status"] == status for result in self.results)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.count("accepted"),
+            "duplicate": self.count("duplicate"),
+            "rejected": self.count("rejected"),
+            "results": self.results,
+        }
+
+
+def ingest_batch(*, gateway: Gateway, batch: list[Any]) -> BatchReport:
+    """Validate and store a batch of records in our schema. Returns after the commit."""
+    report = BatchReport()
+    candidates: dict[str, tuple[int, dict[str, Any]]] = {}
+    duplicates_in_batch: list[tuple[int, str]] = []
+    for index, raw in enumerate(batch):
+        values, errors = _parse(raw)
+        event_id = values.get("event_id") or (
+            raw.get("event_id") if isinstance(raw, dict) else None
+        )
+        if errors:
+            report.results.append(_result(index, event_id, "rejected", errors))
+        elif values["event_id"] in candidates:
+            duplicates_in_batch.append((index, values["event_id"]))
+        else:
+            candidates[values["event_id"]] = (index, values)
+
+    with transaction.atomic():
+        decisions = _build(gateway=gateway, candidates=candidates.values())
+        inserted = _insert(decisions)
+        if inserted:
+            transaction.on_commit(partial(tasks.process_decisions.delay, list(inserted.values())))
+    for event_id, (index, _) in candidates.items():
+        status: Status = "accepted" if event_id in inserted else "duplicate"
+        report.results.append(_result(index, event_id, status))
+    report.results.extend(_result(i, e, "duplicate") for i, e in duplicates_in_batch)
+    report.results.sort(key=lambda result: result["index"])
+    report.stored_ids = sorted(inserted.values())
+    return report
+
+
+def _parse(raw: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    size = len(orjson.dumps(raw))
+    if size > settings.INGEST_MAX_RECORD_BYTES:
+        limit = settings.INGEST_MAX_RECORD_BYTES
+        return {}, {"record": f"is {size} bytes; the limit is {limit}"}
+    return records.parse_decision(raw)
+
+
+def _result(
+    index: int, event_id: Any, status: Status, errors: dict[str, str] | None = None
+) -> RecordResult:
+    result = RecordResult(
+        index=index, event_id=event_id if isinstance(event_id, str) else None, status=status
+    )
+    if errors:
+        result["errors"] = errors
+    return result
+
+
+def _build(*, gateway: Gateway, candidates: Iterable[tuple[int, dict[str, Any]]]) -> list[Decision]:
+    models: dict[str, CatalogModel] = {}
+    received_at = timezone.now()
+    decisions = []
+    for _, values in candidates:
+        name = values.pop("served_model")
+        model = models.get(name)
+        if model is None:
+            model = models[name] = catalog.resolve_model(name)
+        for text_field in REDACTED_FIELDS:
+            if values.get(text_field):
+                values[text_field] = redaction.redact(values[text_field])
+        decision = Decision(
+            gateway=gateway,
+            served_model=model,
+            served_model_name=name,
+            served_tier_id=model.tier_id,
+            received_at=received_at,
+            **values,
+        )
+        if decision.cost_usd is not None:
+            decision.cost_source = Decision.CostSource.LOGGED
+        elif decision.input_tokens is not None and decision.output_tokens is not None:
+            decision.cost_usd = model.cost_of(
+                input_tokens=decision.input_tokens, output_tokens=decision.output_tokens
+            )
+            if decision.cost_usd is not None:
+                decision.cost_source = Decision.CostSource.CATALOG
+        decisions.append(decision)
+    return decisions
+
+
+def _insert(decisions: list[Decision]) -> dict[str, int]:
+    """Insert what is new; returns the stored decisions' ids by event id."""
+    if not decisions:
+        return {}
+    if connection.vendor == "postgresql":
+        return _insert_with_copy(decisions)
+    gateway_id = decisions[0].gateway_id
+    existing = set(
+        Decision.objects.filter(
+            gateway_id=gateway_id, event_id__in=[d.event_id for d in decisions]
+        ).values_list("event_id", flat=True)
+    )
+    new = [d for d in decisions if d.event_id not in existing]
+    Decision.objects.bulk_create(new, batch_size=500)
+    return {d.event_id: d.pk for d in new}
+
+
+_COLUMNS = [f for f in Decision._meta.concrete_fields if not f.primary_key]
+_COLUMN_LIST = ", ".join(f'"{f.column}"' for f in _COLUMNS)
+_TABLE = Decision._meta.db_table
+
+
+def _insert_with_copy(decisions: list[Decision]) -> dict[str, int]:
+    with connection.cursor() as cursor:
+        # Dropped at commit: nothing lingers on a pooled connection, and a schema change is
+        # picked up by the next batch. Dropped first too, for a caller's outer transaction.
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.ingest_buffer")
+        cursor.execute(
+            f"CREATE TEMP TABLE ingest_buffer ON COMMIT DROP AS "  # noqa: S608 (names, not data)
+            f"SELECT {_COLUMN_LIST} FROM {_TABLE} WITH NO DATA"
+        )
+        with cursor.cursor.copy(f"COPY ingest_buffer ({_COLUMN_LIST}) FROM STDIN") as copy:
+            for decision in decisions:
+                copy.write_row(_row(decision))
+        cursor.execute(
+            f"INSERT INTO {_TABLE} ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM ingest_buffer "  # noqa: S608
+            f"ON CONFLICT (gateway_id, event_id) DO NOTHING RETURNING event_id, id"
+        )
+        return dict(cursor.fetchall())
+
+
+def _row(decision: Decision) -> list[Any]:
+    row = []
+    for f in _COLUMNS:
+        value = getattr(decision, f.attname)
+        if f.name in JSON_FIELDS:
+            value = Jsonb(value)
+        elif isinstance(value, datetime) and timezone.is_naive(value):
+            value = timezone.make_aware(value)
+        row.append(value)
+    return row
+
+
+OutcomeStatus = Literal["updated", "unknown_event", "rejected"]
+
+
+class OutcomeResult(TypedDict):
+    index: int
+    event_id: str | None
+    status: OutcomeStatus
+    errors: NotRequired[dict[str, str]]
+
+
+def record_outcomes(*, gateway: Gateway, batch: list[Any]) -> list[OutcomeResult]:
+    """Apply late outcome signals to decisions by event id. Unknown ids are reported."""
+    results: list[OutcomeResult] = []
+    updated_ids: list[int] = []
+    with transaction.atomic():
+        for index, raw in enumerate(batch):
+            values, errors = records.parse_outcome(raw)
+            event_id = raw.get("event_id") if isinstance(raw, dict) else None
+            result = OutcomeResult(
+                index=index,
+                event_id=event_id if isinstance(event_id, str) else None,
+                status="rejected",
+            )
+            if errors:
+                result["errors"] = errors
+                results.append(result)
+                continue
+            signal_time = values.pop("occurred_at", None) or timezone.now()
+            decision_id = (
+                Decision.objects.filter(gateway=gateway, event_id=values.pop("event_id"))
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if decision_id is None:
+                result["status"] = "unknown_event"
+                result["errors"] = {"event_id": "no decision of this gateway has this event id"}
+            else:
+                # Processing runs again: a late thumbs-down can turn a decision into a misroute.
+                Decision.objects.filter(pk=decision_id).update(
+                    **values, outcome_updated_at=signal_time, processed_at=None
+                )
+                updated_ids.append(decision_id)
+                result["status"] = "updated"
+            results.append(result)
+        if updated_ids:
+            transaction.on_commit(partial(tasks.process_decisions.delay, updated_ids))
+    return results
