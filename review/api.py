@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from review import ingestion, payloads, records
+from review.adapters import litellm
 from review.api_auth import GatewayKeyAuthentication, GatewayKeyThrottle, has_scope
 from review.api_errors import TooManyRecords
 from review.models import ApiKey, Scope
@@ -173,3 +174,30 @@ class OutcomeIngestApi(GatewayApiView):
         }
         everything_applied = counts["updated"] == len(results)
         return Response({**counts, "results": results}, status=200 if everything_applied else 207)
+
+
+class LiteLLMIngestApi(GatewayApiView):
+    @extend_schema(
+        operation_id="ingest_litellm",
+        summary="Post LiteLLM's StandardLoggingPayload, as its HTTP logging callback sends it",
+        description=(
+            "Point LiteLLM's generic API logger here (`GENERIC_LOGGER_ENDPOINT`, with the key in "
+            "`GENERIC_LOGGER_HEADERS=Authorization=Bearer rr_…`). Accepts its `json_array`, "
+            "`ndjson` and `single` formats at its default batch size. Each payload is one attempt: "
+            "deduplicated on `litellm_call_id`; attempts of one request are linked by `trace_id`; "
+            "`metadata.routing_decision` fills the router fields. Results as for "
+            "`/api/v1/decisions`, with LiteLLM's field names in the reasons."
+        ),
+        request={"application/json": {"oneOf": [{"type": "object"}, {"type": "array"}]}},
+        responses={
+            200: _results_schema(["accepted", "duplicate", "rejected"]),
+            207: _results_schema(["accepted", "duplicate", "rejected"]),
+            **ERROR_RESPONSES,
+        },
+        tags=["ingestion"],
+    )
+    def post(self, request: Request) -> Response:
+        report = ingestion.ingest_batch(
+            gateway=self.key(request).gateway, batch=read_batch(request), source=litellm.LITELLM
+        )
+        return Response(report.as_json(), status=207 if report.count("rejected") else 200)

@@ -7,7 +7,7 @@ not a check before writing, decides what is a duplicate, so concurrent posts of 
 store each record once. SQLite (the embedded default) takes the ORM's ``bulk_create``.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -51,16 +51,26 @@ class BatchReport:
         }
 
 
-def ingest_batch(*, gateway: Gateway, batch: list[Any]) -> BatchReport:
-    """Validate and store a batch of records in our schema. Returns after the commit."""
+@dataclass(frozen=True)
+class Source:
+    """A log format we accept: how one of its records becomes ours, and how to name its fields
+    in error messages."""
+
+    to_record: Callable[[dict[str, Any]], dict[str, Any]]
+    source_field: Callable[[str], str]
+
+
+OUR_SCHEMA = Source(to_record=lambda raw: raw, source_field=lambda name: name)
+
+
+def ingest_batch(*, gateway: Gateway, batch: list[Any], source: Source = OUR_SCHEMA) -> BatchReport:
+    """Validate and store a batch of records. Returns after the commit."""
     report = BatchReport()
     candidates: dict[str, tuple[int, dict[str, Any]]] = {}
     duplicates_in_batch: list[tuple[int, str]] = []
     for index, raw in enumerate(batch):
-        values, errors = _parse(raw)
-        event_id = values.get("event_id") or (
-            raw.get("event_id") if isinstance(raw, dict) else None
-        )
+        values, errors = _parse(raw, source)
+        event_id = values.get("event_id") or _event_id_of(raw, source)
         if errors:
             report.results.append(_result(index, event_id, "rejected", errors))
         elif values["event_id"] in candidates:
@@ -82,12 +92,19 @@ def ingest_batch(*, gateway: Gateway, batch: list[Any]) -> BatchReport:
     return report
 
 
-def _parse(raw: Any) -> tuple[dict[str, Any], dict[str, str]]:
+def _parse(raw: Any, source: Source) -> tuple[dict[str, Any], dict[str, str]]:
     size = len(orjson.dumps(raw))
     if size > settings.INGEST_MAX_RECORD_BYTES:
         limit = settings.INGEST_MAX_RECORD_BYTES
         return {}, {"record": f"is {size} bytes; the limit is {limit}"}
-    return records.parse_decision(raw)
+    if not isinstance(raw, dict):
+        return {}, {"record": f"must be an object, got {records.kind(raw)}"}
+    values, errors = records.parse_decision(source.to_record(raw))
+    return values, {source.source_field(name): reason for name, reason in errors.items()}
+
+
+def _event_id_of(raw: Any, source: Source) -> Any:
+    return raw.get(source.source_field("event_id")) if isinstance(raw, dict) else None
 
 
 def _result(

@@ -34,7 +34,7 @@ def text(max_length: int) -> Checker:
     @_described({"type": "string", "maxLength": max_length})
     def check(value: JSON) -> str:
         if not isinstance(value, str):
-            raise FieldError(f"must be a string, got {_kind(value)}")
+            raise FieldError(f"must be a string, got {kind(value)}")
         if len(value) > max_length:
             raise FieldError(f"is {len(value)} characters; the limit is {max_length}")
         return value
@@ -45,7 +45,7 @@ def text(max_length: int) -> Checker:
 @_described({"type": "string"})
 def long_text(value: JSON) -> str:
     if not isinstance(value, str):
-        raise FieldError(f"must be a string, got {_kind(value)}")
+        raise FieldError(f"must be a string, got {kind(value)}")
     return value.replace("\x00", "")  # PostgreSQL text cannot hold NUL
 
 
@@ -53,7 +53,7 @@ def count(maximum: int = 2**31 - 1) -> Checker:
     @_described({"type": "integer", "minimum": 0, "maximum": maximum})
     def check(value: JSON) -> int:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise FieldError(f"must be a whole number, got {_kind(value)}")
+            raise FieldError(f"must be a whole number, got {kind(value)}")
         if isinstance(value, float) and not value.is_integer():
             raise FieldError(f"must be a whole number, got {value}")
         if not 0 <= value <= maximum:
@@ -69,7 +69,7 @@ def number(minimum: float | None = None, maximum: float | None = None) -> Checke
     @_described({"type": "number", **{k: v for k, v in bounds.items() if v is not None}})
     def check(value: JSON) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise FieldError(f"must be a number, got {_kind(value)}")
+            raise FieldError(f"must be a number, got {kind(value)}")
         if value != value or value in (float("inf"), float("-inf")):
             raise FieldError("must be a finite number")
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
@@ -87,7 +87,7 @@ def number(minimum: float | None = None, maximum: float | None = None) -> Checke
 )
 def dollars(value: JSON) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise FieldError(f"must be a number of dollars, got {_kind(value)}")
+        raise FieldError(f"must be a number of dollars, got {kind(value)}")
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
@@ -100,7 +100,7 @@ def dollars(value: JSON) -> Decimal:
 @_described({"type": "boolean"})
 def flag(value: JSON) -> bool:
     if not isinstance(value, bool):
-        raise FieldError(f"must be true or false, got {_kind(value)}")
+        raise FieldError(f"must be true or false, got {kind(value)}")
     return value
 
 
@@ -119,7 +119,7 @@ def moment(value: JSON) -> datetime:
             raise FieldError(f"epoch seconds out of range: {value}")
         return datetime.fromtimestamp(value, tz=UTC)
     if not isinstance(value, str):
-        raise FieldError(f"must be an ISO 8601 time or epoch seconds, got {_kind(value)}")
+        raise FieldError(f"must be an ISO 8601 time or epoch seconds, got {kind(value)}")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -141,7 +141,7 @@ def names(value: JSON) -> list[str]:
 @_described({"type": "object", "description": "free data, stored as given"})
 def mapping(value: JSON) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise FieldError(f"must be an object, got {_kind(value)}")
+        raise FieldError(f"must be an object, got {kind(value)}")
     return value
 
 
@@ -166,7 +166,7 @@ def feedback(value: JSON) -> int:
     raise FieldError(f"must be 1, -1, 'positive' or 'negative'; got {value!r}")
 
 
-def _kind(value: JSON) -> str:
+def kind(value: JSON) -> str:
     return {
         dict: "an object",
         list: "a list",
@@ -220,7 +220,7 @@ REQUIRED = ("event_id", "occurred_at", "served_model")
 def parse_decision(raw: JSON) -> tuple[dict[str, Any], dict[str, str]]:
     """The record's clean values and, if any, the reason each bad field was refused."""
     if not isinstance(raw, dict):
-        return {}, {"record": f"must be an object, got {_kind(raw)}"}
+        return {}, {"record": f"must be an object, got {kind(raw)}"}
     values, errors = _check_fields(raw, DECISION_FIELDS)
     for name in REQUIRED:
         if name not in errors and raw.get(name) in (None, ""):
@@ -237,7 +237,7 @@ def parse_decision(raw: JSON) -> tuple[dict[str, Any], dict[str, str]]:
 
 def parse_outcome(raw: JSON) -> tuple[dict[str, Any], dict[str, str]]:
     if not isinstance(raw, dict):
-        return {}, {"record": f"must be an object, got {_kind(raw)}"}
+        return {}, {"record": f"must be an object, got {kind(raw)}"}
     values, errors = _check_fields(raw, OUTCOME_RECORD_FIELDS)
     if raw.get("event_id") in (None, ""):
         errors["event_id"] = "is required"

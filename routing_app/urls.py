@@ -8,6 +8,7 @@ from review import api, views
 api_patterns = [
     re_path(r"^api/v1/decisions/?$", api.DecisionIngestApi.as_view(), name="api-decisions"),
     re_path(r"^api/v1/outcomes/?$", api.OutcomeIngestApi.as_view(), name="api-outcomes"),
+    re_path(r"^api/v1/ingest/litellm/?$", api.LiteLLMIngestApi.as_view(), name="api-litellm"),
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
