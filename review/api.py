@@ -3,15 +3,15 @@
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework.exceptions import NotAuthenticated
+from rest_framework.exceptions import NotAuthenticated, UnsupportedMediaType
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from review import ingestion, payloads, records
-from review.adapters import litellm
+from review.adapters import litellm, otlp
 from review.api_auth import GatewayKeyAuthentication, GatewayKeyThrottle, has_scope
 from review.api_errors import TooManyRecords
 from review.models import ApiKey, Scope
@@ -201,3 +201,74 @@ class LiteLLMIngestApi(GatewayApiView):
             gateway=self.key(request).gateway, batch=read_batch(request), source=litellm.LITELLM
         )
         return Response(report.as_json(), status=207 if report.count("rejected") else 200)
+
+
+class OtlpTracesApi(GatewayApiView):
+    @extend_schema(
+        operation_id="ingest_otlp_traces",
+        summary="OTLP/HTTP trace export with OpenTelemetry GenAI spans",
+        description=(
+            "The standard OTLP/HTTP traces endpoint: point an exporter's "
+            "`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` here with `OTEL_EXPORTER_OTLP_HEADERS="
+            "Authorization=Bearer rr_…`. Protobuf (`application/x-protobuf`) or JSON "
+            "(`application/json`), gzip or deflate. Each GenAI span (one with "
+            "`gen_ai.operation.name`, `gen_ai.provider.name` or `gen_ai.system`) becomes a "
+            "decision, deduplicated on trace and span id. Other spans are ignored and, with any "
+            "GenAI span that could not be used, counted in `partial_success`."
+        ),
+        request={
+            "application/x-protobuf": {"type": "string", "format": "binary"},
+            "application/json": {"type": "object"},
+        },
+        responses={200: {"type": "object"}, **ERROR_RESPONSES},
+        tags=["ingestion"],
+    )
+    def post(self, request: Request) -> HttpResponse | Response:
+        http_request: HttpRequest = request._request
+        content_type = http_request.content_type or ""
+        is_json = content_type == "application/json"
+        if not is_json and content_type != "application/x-protobuf":
+            raise UnsupportedMediaType(
+                content_type, "send application/x-protobuf or application/json"
+            )
+        body = payloads.read_body(
+            http_request,
+            max_raw=settings.INGEST_MAX_BODY_BYTES,
+            max_decoded=settings.INGEST_MAX_DECODED_BYTES,
+        )
+        spans = (
+            otlp.spans_from_json(payloads.parse_json(body))
+            if is_json
+            else (otlp.spans_from_protobuf(body))
+        )
+        calls = [span for span in spans if otlp.is_genai(span)]
+        if len(calls) > settings.INGEST_MAX_RECORDS:
+            raise TooManyRecords(
+                f"the export has {len(calls)} GenAI spans; the limit is "
+                f"{settings.INGEST_MAX_RECORDS}"
+            )
+        report = ingestion.ingest_batch(
+            gateway=self.key(request).gateway,
+            batch=[{"span": span} for span in calls],
+            source=otlp.OTLP,
+        )
+        rejected, message = _partial_success(len(spans) - len(calls), report)
+        if is_json:
+            return Response(otlp.response_json(rejected, message))
+        return HttpResponse(
+            otlp.response_protobuf(rejected, message), content_type="application/x-protobuf"
+        )
+
+
+def _partial_success(ignored: int, report: ingestion.BatchReport) -> tuple[int, str]:
+    notes = []
+    if ignored:
+        notes.append(f"{ignored} spans were not GenAI calls and were ignored")
+    refused = [r for r in report.results if r["status"] == "rejected"]
+    if refused:
+        reasons = "; ".join(
+            ", ".join(f"{field} {reason}" for field, reason in r.get("errors", {}).items())
+            for r in refused[:3]
+        )
+        notes.append(f"{len(refused)} GenAI spans could not be used ({reasons})")
+    return ignored + len(refused), ". ".join(notes)

@@ -14,6 +14,8 @@ from django.http import HttpRequest
 from review.api_errors import BadBody, BodyTooLarge, UnsupportedEncoding
 
 CHUNK = 64 * 1024
+# zlib's window bits per Content-Encoding: gzip framing, or the zlib framing HTTP calls deflate.
+WINDOW_BITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
 def read_body(request: HttpRequest, *, max_raw: int, max_decoded: int) -> bytes:
@@ -21,9 +23,9 @@ def read_body(request: HttpRequest, *, max_raw: int, max_decoded: int) -> bytes:
     if declared.isdigit() and int(declared) > max_raw:
         raise BodyTooLarge(f"the body is {declared} bytes; the limit is {max_raw}")
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "identity").strip().lower()
-    if encoding not in ("", "identity", "gzip"):
+    if encoding not in ("", "identity", *WINDOW_BITS):
         raise UnsupportedEncoding(f"Content-Encoding {encoding!r} is not supported; use gzip")
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
+    inflater = zlib.decompressobj(WINDOW_BITS[encoding]) if encoding in WINDOW_BITS else None
     parts: list[bytes] = []
     raw_size = decoded_size = 0
     while chunk := request.read(CHUNK):
@@ -38,15 +40,23 @@ def read_body(request: HttpRequest, *, max_raw: int, max_decoded: int) -> bytes:
                 # Never inflate more than one byte past what is still allowed.
                 part = inflater.decompress(chunk, max_decoded - decoded_size + 1)
             except zlib.error as error:
-                raise BadBody(f"the gzip body is corrupt: {error}") from None
+                raise BadBody(f"the {encoding} body is corrupt: {error}") from None
             decoded_size += len(part)
             if decoded_size > max_decoded:
                 raise BodyTooLarge(f"the body inflates past the limit of {max_decoded} bytes")
             parts.append(part)
             chunk = inflater.unconsumed_tail
     if inflater is not None and raw_size and not inflater.eof:
-        raise BadBody("the gzip body is truncated")
+        raise BadBody(f"the {encoding} body is truncated")
     return b"".join(parts)
+
+
+def parse_json(body: bytes) -> Any:
+    """One JSON document."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise BadBody(f"the body is not JSON: {error}") from None
 
 
 def parse_json_records(body: bytes) -> list[Any]:
