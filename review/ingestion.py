@@ -9,7 +9,6 @@ store each record once. SQLite (the embedded default) takes the ORM's ``bulk_cre
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -79,8 +78,8 @@ def ingest_batch(*, gateway: Gateway, batch: list[Any], source: Source = OUR_SCH
             candidates[values["event_id"]] = (index, values)
 
     with transaction.atomic():
-        decisions = _build(gateway=gateway, candidates=candidates.values())
-        inserted = _insert(decisions)
+        rows = _build(gateway=gateway, candidates=candidates.values())
+        inserted = _insert(rows)
         if inserted:
             transaction.on_commit(partial(tasks.process_decisions.delay, list(inserted.values())))
     for event_id, (index, _) in candidates.items():
@@ -118,10 +117,23 @@ def _result(
     return result
 
 
-def _build(*, gateway: Gateway, candidates: Iterable[tuple[int, dict[str, Any]]]) -> list[Decision]:
+_COLUMNS = [f for f in Decision._meta.concrete_fields if not f.primary_key]
+_COLUMN_LIST = ", ".join(f'"{f.column}"' for f in _COLUMNS)
+_TABLE = Decision._meta.db_table
+
+
+def _build(
+    *, gateway: Gateway, candidates: Iterable[tuple[int, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """Each record's full row, by column: its values over the model's defaults.
+
+    Plain dicts rather than model instances: building a ``Decision`` costs more than the whole
+    rest of the hot path.
+    """
     models: dict[str, CatalogModel] = {}
     received_at = timezone.now()
-    decisions = []
+    defaults = {f.attname: f.get_default() for f in _COLUMNS}
+    rows = []
     for _, values in candidates:
         name = values.pop("served_model")
         model = models.get(name)
@@ -130,49 +142,44 @@ def _build(*, gateway: Gateway, candidates: Iterable[tuple[int, dict[str, Any]]]
         for text_field in REDACTED_FIELDS:
             if values.get(text_field):
                 values[text_field] = redaction.redact(values[text_field])
-        decision = Decision(
-            gateway=gateway,
-            served_model=model,
-            served_model_name=name,
-            served_tier_id=model.tier_id,
-            received_at=received_at,
+        row = {
+            **defaults,
             **values,
-        )
-        if decision.cost_usd is not None:
-            decision.cost_source = Decision.CostSource.LOGGED
-        elif decision.input_tokens is not None and decision.output_tokens is not None:
-            decision.cost_usd = model.cost_of(
-                input_tokens=decision.input_tokens, output_tokens=decision.output_tokens
+            "gateway_id": gateway.pk,
+            "served_model_id": model.pk,
+            "served_model_name": name,
+            "served_tier_id": model.tier_id,
+            "received_at": received_at,
+        }
+        if row["cost_usd"] is not None:
+            row["cost_source"] = Decision.CostSource.LOGGED
+        elif row["input_tokens"] is not None and row["output_tokens"] is not None:
+            row["cost_usd"] = model.cost_of(
+                input_tokens=row["input_tokens"], output_tokens=row["output_tokens"]
             )
-            if decision.cost_usd is not None:
-                decision.cost_source = Decision.CostSource.CATALOG
-        decisions.append(decision)
-    return decisions
+            if row["cost_usd"] is not None:
+                row["cost_source"] = Decision.CostSource.CATALOG
+        rows.append(row)
+    return rows
 
 
-def _insert(decisions: list[Decision]) -> dict[str, int]:
+def _insert(rows: list[dict[str, Any]]) -> dict[str, int]:
     """Insert what is new; returns the stored decisions' ids by event id."""
-    if not decisions:
+    if not rows:
         return {}
     if connection.vendor == "postgresql":
-        return _insert_with_copy(decisions)
-    gateway_id = decisions[0].gateway_id
+        return _insert_with_copy(rows)
     existing = set(
         Decision.objects.filter(
-            gateway_id=gateway_id, event_id__in=[d.event_id for d in decisions]
+            gateway_id=rows[0]["gateway_id"], event_id__in=[row["event_id"] for row in rows]
         ).values_list("event_id", flat=True)
     )
-    new = [d for d in decisions if d.event_id not in existing]
+    new = [Decision(**row) for row in rows if row["event_id"] not in existing]
     Decision.objects.bulk_create(new, batch_size=500)
     return {d.event_id: d.pk for d in new}
 
 
-_COLUMNS = [f for f in Decision._meta.concrete_fields if not f.primary_key]
-_COLUMN_LIST = ", ".join(f'"{f.column}"' for f in _COLUMNS)
-_TABLE = Decision._meta.db_table
-
-
-def _insert_with_copy(decisions: list[Decision]) -> dict[str, int]:
+def _insert_with_copy(rows: list[dict[str, Any]]) -> dict[str, int]:
     with connection.cursor() as cursor:
         # Dropped at commit: nothing lingers on a pooled connection, and a schema change is
         # picked up by the next batch. Dropped first too, for a caller's outer transaction.
@@ -182,8 +189,8 @@ def _insert_with_copy(decisions: list[Decision]) -> dict[str, int]:
             f"SELECT {_COLUMN_LIST} FROM {_TABLE} WITH NO DATA"
         )
         with cursor.cursor.copy(f"COPY ingest_buffer ({_COLUMN_LIST}) FROM STDIN") as copy:
-            for decision in decisions:
-                copy.write_row(_row(decision))
+            for row in rows:
+                copy.write_row(_row(row))
         cursor.execute(
             f"INSERT INTO {_TABLE} ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM ingest_buffer "  # noqa: S608
             f"ON CONFLICT (gateway_id, event_id) DO NOTHING RETURNING event_id, id"
@@ -191,16 +198,13 @@ def _insert_with_copy(decisions: list[Decision]) -> dict[str, int]:
         return dict(cursor.fetchall())
 
 
-def _row(decision: Decision) -> list[Any]:
-    row = []
-    for f in _COLUMNS:
-        value = getattr(decision, f.attname)
-        if f.name in JSON_FIELDS:
-            value = Jsonb(value)
-        elif isinstance(value, datetime) and timezone.is_naive(value):
-            value = timezone.make_aware(value)
-        row.append(value)
-    return row
+_JSON_COLUMNS = {f.attname for f in _COLUMNS if f.name in JSON_FIELDS}
+
+
+def _row(row: dict[str, Any]) -> list[Any]:
+    return [
+        Jsonb(row[f.attname]) if f.attname in _JSON_COLUMNS else row[f.attname] for f in _COLUMNS
+    ]
 
 
 OutcomeStatus = Literal["updated", "unknown_event", "rejected"]

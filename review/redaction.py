@@ -1,11 +1,12 @@
 """Redaction of personal data and secrets from prompt and response text, before it is stored.
 
 Patterns are named; settings choose which built-in ones apply (``REDACT_PATTERNS``) and may add
-their own (``REDACT_EXTRA_PATTERNS``). Each match becomes ``[NAME]``.
+their own (``REDACT_EXTRA_PATTERNS``). Each match becomes ``[NAME]``. This runs on every stored
+prompt, so each built-in pattern has a cheap guard that skips texts it cannot match.
 """
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 
 import phonenumbers
@@ -24,10 +25,15 @@ BUILT_IN: dict[str, str] = {
     # 13 to 19 digits, optionally grouped by spaces or dashes; checked with Luhn below.
     "card": r"\b\d(?:[ -]?\d){12,18}\b",
     # Only a cheap pre-filter: libphonenumber decides what is a phone number.
-    "phone": r"\+?\(?\d[\d ().-]{5,}\d",
+    "phone": r"\d[\d ().-]{5,}\d",
 }
 # Cards before phones: a card number also looks like a long phone number.
 ORDER = ("email", "api_key", "card", "phone")
+_KEY_MARKERS = ("sk-", "pk-", "rk-", "rr_", "AKIA", "gh", "earer", "EARER")
+GUARDS: dict[str, Callable[[str], bool]] = {
+    "email": lambda text: "@" in text,
+    "api_key": lambda text: any(marker in text for marker in _KEY_MARKERS),
+}
 
 
 def _luhn_valid(candidate: str) -> bool:
@@ -45,8 +51,7 @@ def compiled(
     names: tuple[str, ...], extra: tuple[tuple[str, str], ...]
 ) -> list[tuple[str, re.Pattern[str]]]:
     patterns = [(name, re.compile(BUILT_IN[name])) for name in ORDER if name in names]
-    patterns += [(name, re.compile(pattern)) for name, pattern in extra]
-    return patterns
+    return patterns + [(name, re.compile(pattern)) for name, pattern in extra]
 
 
 def redact(text: str, *, names: Iterable[str] | None = None) -> str:
@@ -56,6 +61,9 @@ def redact(text: str, *, names: Iterable[str] | None = None) -> str:
     chosen = tuple(settings.REDACT_PATTERNS if names is None else names)
     extra = tuple(settings.REDACT_EXTRA_PATTERNS.items()) if names is None else ()
     for name, pattern in compiled(chosen, extra):
+        guard = GUARDS.get(name)
+        if guard is not None and not guard(text):
+            continue
         if name == "card":
             text = pattern.sub(lambda m: "[CARD]" if _luhn_valid(m.group()) else m.group(), text)
         elif name == "phone":

@@ -1,0 +1,35 @@
+"""The benchmarks run, on small sizes: their figures are for people, not for CI."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_ingestion_benchmark_runs_and_prints_its_figures():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/ingest.py",
+            "--records",
+            "2000",
+            "--baseline-records",
+            "500",
+            "--database",
+            "routing_review_bench_ci",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for figure in (
+        "API (COPY through a temp table)",
+        "raw COPY, same table",
+        "plain DRF ModelSerializer",
+        "API / raw COPY",
+        "API / plain DRF",
+    ):
+        assert figure in result.stdout
