@@ -89,3 +89,19 @@ def ingest_key(gateway: Gateway) -> str:
 def gateway_client(ingest_key: str, tiers: dict[str, Tier]) -> Client:
     """A client that posts as the prod proxy, with CSRF checks on as for a browser."""
     return Client(enforce_csrf_checks=True, headers={"Authorization": f"Bearer {ingest_key}"})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_stray_connections(django_db_setup: None, django_db_blocker: Any) -> Any:
+    """Threads of the live server and of the concurrency tests keep connections open; end them
+    before the test database is dropped, or it cannot be."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
