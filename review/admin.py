@@ -14,7 +14,17 @@ from django.utils.html import format_html
 
 from review import tasks
 from review.forms import IssueKeyForm
-from review.models import ApiKey, CatalogModel, Decision, Gateway, Label, ModelAlias, Tier
+from review.models import (
+    ApiKey,
+    CatalogModel,
+    Decision,
+    DetectorSettings,
+    Flag,
+    Gateway,
+    Label,
+    ModelAlias,
+    Tier,
+)
 
 
 class ApiKeyInline(admin.TabularInline):
@@ -230,3 +240,39 @@ class LabelAdmin(admin.ModelAdmin):
         if not change:
             obj.reviewer = request.user  # type: ignore[assignment]  # a label is its author's
         super().save_model(request, obj, form, change)
+
+
+@admin.register(DetectorSettings)
+class DetectorSettingsAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "tier_boundaries", "min_confidence", "router_weight", "updated_at")
+    readonly_fields = ("revision", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not DetectorSettings.objects.exists()  # one row
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: DetectorSettings, form: Any, change: bool
+    ) -> None:
+        if change and form.changed_data:
+            # New thresholds make a new detector version; earlier flags keep naming theirs.
+            obj.revision += 1
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Flag)
+class FlagAdmin(admin.ModelAdmin):
+    """Read-only: flags are what the detector said."""
+
+    list_display = ("decision", "kind", "confidence", "dollars", "detector_version", "created_at")
+    list_filter = ("kind", "detector_version")
+    list_select_related = ("decision",)
+    raw_id_fields = ("decision",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -107,7 +107,7 @@ def generate_week(*, size: int, seed: int, end: datetime) -> DemoSummary:
         truth.decision = decision
     DemoTruth.objects.bulk_create(truths, batch_size=1000)
     # The loader is the demo's gateway: its decisions go through the same processing.
-    pipeline.process_decisions(decision_ids=[decision.pk for decision in created])
+    pipeline.process_in_chunks([decision.pk for decision in created])
     return DemoSummary(
         decisions=len(created),
         planted_overkill=sum(t.planted == DemoTruth.Planted.OVERKILL for t in truths),

@@ -311,8 +311,14 @@ class Decision(models.Model):
     escalated = models.BooleanField(null=True, blank=True)
     outcome_updated_at = models.DateTimeField(null=True, blank=True)
 
-    # Null while the post-ingest pipeline has not run on it: the sweep's work list.
+    # Null while the post-ingest pipeline has not run on it: the sweep's work list. A worker
+    # claims a decision by setting claimed_at; a claim older than the lease is free again.
     processed_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    processing_attempts = models.PositiveSmallIntegerField(default=0)
+    # Set after too many failed attempts: shown to operators, no longer retried.
+    processing_failed_at = models.DateTimeField(null=True, blank=True)
+    processing_error = models.TextField(blank=True)
 
     prompt_text = models.TextField(blank=True, help_text="Last user turn, redacted.")
     response_excerpt = models.TextField(blank=True)
@@ -440,3 +446,124 @@ class DemoTruth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision_id}: ideal {self.ideal_tier_id}, planted {self.planted or '-'}"
+
+
+class FlagKind(models.TextChoices):
+    OVERKILL = "overkill", "Overkill"
+    UNDERPOWERED = "underpowered", "Underpowered"
+
+
+class DetectorSettings(models.Model):
+    """The detection thresholds, edited in the admin. One row; every change is a new revision,
+    and the detector version names the revision, so flags say which thresholds made them."""
+
+    revision = models.PositiveIntegerField(default=1, editable=False)
+    tier_boundaries = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Difficulty at which each tier above the cheapest becomes needed, ascending, "
+        "one per tier boundary (e.g. [0.3, 0.55, 0.8] for four tiers). Empty: evenly spaced.",
+    )
+    router_weight = models.FloatField(
+        default=0.25,
+        help_text="Share of the router's own score in the difficulty, when the gateway logs one.",
+    )
+    min_confidence = models.FloatField(
+        default=0.5, help_text="A decision is flagged when its score reaches this confidence."
+    )
+    low_judge_score = models.FloatField(
+        default=0.5, help_text="Judge scores below this count as a failure signal."
+    )
+    max_processing_attempts = models.PositiveSmallIntegerField(default=3)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "detector settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_confidence__gte=0, min_confidence__lte=1),
+                name="detector_min_confidence_in_unit_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(router_weight__gte=0, router_weight__lte=1),
+                name="detector_router_weight_in_unit_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"detector settings, revision {self.revision}"
+
+    @classmethod
+    def current(cls) -> "DetectorSettings":
+        settings_row = cls.objects.order_by("pk").first()
+        return settings_row if settings_row is not None else cls.objects.create()
+
+    def clean(self) -> None:
+        boundaries = self.tier_boundaries
+        if not isinstance(boundaries, list) or not all(
+            isinstance(b, int | float) and 0 < b < 1 for b in boundaries
+        ):
+            raise ValidationError({"tier_boundaries": "Give numbers between 0 and 1."})
+        if boundaries != sorted(boundaries):
+            raise ValidationError({"tier_boundaries": "Give the boundaries in ascending order."})
+        tiers = Tier.objects.count()
+        if boundaries and tiers and len(boundaries) != tiers - 1:
+            raise ValidationError(
+                {
+                    "tier_boundaries": f"Give {tiers - 1} boundaries, one between each of the "
+                    f"{tiers} tiers."
+                }
+            )
+
+
+class Assessment(models.Model):
+    """What detection computed for a decision; recomputed when the detector changes."""
+
+    decision = models.OneToOneField(
+        Decision, on_delete=models.CASCADE, primary_key=True, related_name="assessment"
+    )
+    difficulty = models.FloatField()
+    needed_tier = models.ForeignKey(Tier, null=True, on_delete=models.PROTECT, related_name="+")
+    features = models.JSONField(default=dict)
+    # How strongly each flag kind is suggested, flagged or not: ranks can be evaluated outside.
+    overkill_score = models.FloatField(default=0)
+    underpowered_score = models.FloatField(default=0)
+    detector_version = models.CharField(max_length=40)
+    assessed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # The difficulty distribution per served tier, and re-scoring by detector version.
+            models.Index(fields=["detector_version"], name="assessment_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision_id}: difficulty {self.difficulty:.2f}"
+
+
+class Flag(models.Model):
+    """A suspected misroute, with the reasons a reviewer can check at a glance."""
+
+    decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="flags")
+    kind = models.CharField(max_length=15, choices=FlagKind.choices)
+    confidence = models.FloatField()
+    dollars = models.DecimalField(max_digits=14, decimal_places=8)
+    reasons = models.JSONField(default=list)
+    detector_version = models.CharField(max_length=40)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Re-running a detector version on a decision cannot flag it twice.
+            models.UniqueConstraint(
+                fields=["decision", "kind", "detector_version"], name="flag_once_per_version"
+            ),
+        ]
+        indexes = [
+            # The weekly round's pick: flags of a kind by priority, and flags per week by kind.
+            models.Index(fields=["kind", "created_at"], name="flag_kind_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.decision_id} ({self.confidence:.2f})"

@@ -3,41 +3,99 @@
 Ingestion enqueues ``process_decisions`` once its transaction commits; a decision stays
 *pending* (``processed_at`` is null) until that has run, so a lost trigger (a Redis restart, a
 killed worker) only delays the work: the periodic sweep finds pending decisions and sends them
-again. Processing is idempotent.
+again. Processing is idempotent: detection replaces its own version's output.
 """
 
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from review.models import CatalogModel, Decision
+from review import detection
+from review.models import CatalogModel, Decision, DetectorSettings
 
-SWEEP_GRACE = timedelta(minutes=5)
+SWEEP_GRACE = timedelta(minutes=1)
+# A worker that claimed decisions and died frees them after this long.
+CLAIM_LEASE = timedelta(minutes=10)
+CHUNK = 1000
 
 
 def process_decisions(*, decision_ids: list[int]) -> int:
-    """Bring new decisions up to date with the catalog and mark them processed.
+    """Link attempts, fill tiers, run detection and mark the decisions processed.
 
-    Returns how many were pending. A decision whose model was classified between its lookup and
-    its insert gets the model's tier here.
+    Only decisions this call manages to claim are processed, so two workers handed the same ids
+    never both work on one. A failure is recorded on the claimed decisions; after the detector's
+    maximum number of attempts they are marked failed and left for an operator.
+    Returns how many decisions were processed.
     """
-    pending = Decision.objects.filter(pk__in=decision_ids, processed_at__isnull=True)
-    link_attempts(pending)
-    untiered_models = pending.filter(served_tier__isnull=True).values("served_model")
-    for model in CatalogModel.objects.filter(pk__in=untiered_models, tier__isnull=False):
-        pending.filter(served_model=model, served_tier__isnull=True).update(
-            served_tier=model.tier_id
+    ids = claim(decision_ids)
+    if not ids:
+        return 0
+    try:
+        with transaction.atomic():
+            claimed = Decision.objects.filter(pk__in=ids)
+            link_attempts(claimed)
+            untiered_models = claimed.filter(served_tier__isnull=True).values("served_model")
+            for model in CatalogModel.objects.filter(pk__in=untiered_models, tier__isnull=False):
+                claimed.filter(served_model=model, served_tier__isnull=True).update(
+                    served_tier=model.tier_id
+                )
+            detection.detect(decision_ids=ids)
+            claimed.update(processed_at=timezone.now(), claimed_at=None, processing_error="")
+    except Exception as error:
+        _record_failure(ids, error)
+        raise
+    return len(ids)
+
+
+def process_in_chunks(decision_ids: list[int]) -> int:
+    return sum(
+        process_decisions(decision_ids=decision_ids[start : start + CHUNK])
+        for start in range(0, len(decision_ids), CHUNK)
+    )
+
+
+def claimable() -> "QuerySet[Decision]":
+    """Pending decisions that no live worker holds."""
+    lease_expired = timezone.now() - CLAIM_LEASE
+    return Decision.objects.filter(
+        Q(claimed_at__isnull=True) | Q(claimed_at__lt=lease_expired),
+        processed_at__isnull=True,
+        processing_failed_at__isnull=True,
+    )
+
+
+def claim(decision_ids: list[int]) -> list[int]:
+    """Claim what is claimable among ``decision_ids``; rows another worker is claiming right now
+    are skipped, not waited for."""
+    with transaction.atomic():
+        ids = list(
+            claimable()
+            .filter(pk__in=decision_ids)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)
         )
-    return pending.update(processed_at=timezone.now())
+        Decision.objects.filter(pk__in=ids).update(
+            claimed_at=timezone.now(), processing_attempts=F("processing_attempts") + 1
+        )
+    return ids
+
+
+def _record_failure(ids: list[int], error: Exception) -> None:
+    limit = DetectorSettings.current().max_processing_attempts
+    failed = Decision.objects.filter(pk__in=ids)
+    failed.update(claimed_at=None, processing_error=f"{type(error).__name__}: {error}"[:1000])
+    failed.filter(processing_attempts__gte=limit).update(processing_failed_at=timezone.now())
 
 
 def stale_pending(*, limit: int) -> "QuerySet[Decision, int]":
     """Ids of decisions still pending well after they arrived: their trigger was lost."""
     cutoff = timezone.now() - SWEEP_GRACE
     return (
-        Decision.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
+        claimable()
+        .filter(received_at__lt=cutoff)
         .order_by("received_at")
         .values_list("pk", flat=True)[:limit]
     )
