@@ -231,3 +231,16 @@ def test_two_processes_handed_the_same_decisions_never_both_process_one(
         thread.join()
     assert sum(processed) == 400
     assert Decision.objects.filter(processing_attempts=1, processed_at__isnull=False).count() == 400
+
+
+def test_rerun_detection_rescores_a_range_with_the_current_version(make_decision):
+    decision = make_decision("claude-sonnet-4-5", prompt_text="hi")
+    detection.detect(decision_ids=[decision.pk])
+    settings = DetectorSettings.current()
+    settings.revision += 1
+    settings.save()
+    out = StringIO()
+    call_command("rerun_detection", "--since", "2026-11-01", "--until", "2026-12-01", stdout=out)
+    assert out.getvalue().strip() == "Re-scored 1 decisions with heuristic-r2: 1 flags."
+    assert Assessment.objects.get().detector_version == "heuristic-r2"
+    assert Flag.objects.count() == 2
