@@ -61,6 +61,11 @@ FEEDBACK_RATE = 0.09
 JUDGE_RATE = 0.3
 
 
+DEMO_REVIEWERS = ("demo-reviewer-ana", "demo-reviewer-ben")
+# How often a demo reviewer's verdict disagrees with the ground truth.
+REVIEWER_NOISE = 0.05
+
+
 @dataclass(frozen=True)
 class DemoSummary:
     decisions: int
@@ -432,3 +437,60 @@ class _Slots(dict[str, Any]):
 
     def __missing__(self, key: str) -> str:
         return self.rng.choice(SLOTS[key])
+
+
+def label_sample(*, count: int, seed: int) -> int:
+    """Label ``count`` demo decisions as a review round would: half among the flagged, half at
+    random, verdicts from the ground truth with a little reviewer disagreement. For trying the
+    learned model and the evaluation; returns how many labels were written."""
+    from django.contrib.auth import get_user_model
+
+    from review.models import Flag, Label, Verdict
+
+    rng = random.Random(seed)
+    users = get_user_model()
+    reviewers = []
+    for name in DEMO_REVIEWERS:
+        user, created = users.objects.get_or_create(username=name)
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        reviewers.append(user)
+    demo_ids = list(
+        DemoTruth.objects.filter(decision__served_tier__isnull=False).values_list(
+            "decision_id", flat=True
+        )
+    )
+    flagged = sorted(
+        set(Flag.objects.filter(decision_id__in=demo_ids).values_list("decision_id", flat=True))
+    )
+    chosen = set(rng.sample(flagged, min(len(flagged), count // 2)))
+    rest = [pk for pk in demo_ids if pk not in chosen]
+    chosen |= set(rng.sample(rest, min(len(rest), count - len(chosen))))
+    truths = DemoTruth.objects.filter(decision_id__in=chosen).select_related(
+        "ideal_tier", "decision__served_tier"
+    )
+    verdicts = [Verdict.CORRECT, Verdict.SHOULD_BE_CHEAPER, Verdict.SHOULD_BE_STRONGER]
+    labels = []
+    for truth in truths.order_by("decision_id"):
+        served, ideal = truth.decision.served_tier.rank, truth.ideal_tier.rank  # type: ignore[union-attr]
+        verdict = (
+            Verdict.CORRECT
+            if served == ideal
+            else Verdict.SHOULD_BE_CHEAPER
+            if served > ideal
+            else Verdict.SHOULD_BE_STRONGER
+        )
+        if rng.random() < REVIEWER_NOISE:
+            verdict = rng.choice([v for v in verdicts if v != verdict])
+        labels.append(
+            Label(
+                decision_id=truth.decision_id,
+                reviewer=rng.choice(reviewers),
+                verdict=verdict,
+                right_tier=truth.ideal_tier,
+                note="demo label",
+            )
+        )
+    Label.objects.bulk_create(labels, ignore_conflicts=True)
+    return len(labels)

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from review.features import PromptFeatures, prompt_features, text_difficulty
+from review.learning import LearnedScorer
 from review.models import (
     Assessment,
     CatalogModel,
@@ -101,9 +102,11 @@ class Detector:
     settings: DetectorSettings
     tiers: list[TierPrice]
     by_tier_id: dict[int | None, int] = field(default_factory=dict)  # tier id → position
+    learned: LearnedScorer | None = None
 
     @classmethod
-    def current(cls) -> "Detector":
+    def current(cls, *, learned: bool = True) -> "Detector":
+        """The detector as configured now; with the adopted learned model unless told not to."""
         settings = DetectorSettings.current()
         tiers = list(Tier.objects.order_by("rank"))
         boundaries = list(settings.tier_boundaries)
@@ -121,10 +124,13 @@ class Detector:
             TierPrice(tier=tier, floor=([0.0, *boundaries])[i], reference=cheapest.get(tier.pk))
             for i, tier in enumerate(tiers)
         ]
-        return cls(settings, prices, {p.tier.pk: i for i, p in enumerate(prices)})
+        scorer = LearnedScorer.active() if learned else None
+        return cls(settings, prices, {p.tier.pk: i for i, p in enumerate(prices)}, scorer)
 
     @property
     def version(self) -> str:
+        if self.learned is not None:
+            return f"learned-v{self.learned.model.version}-r{self.settings.revision}"
         return f"heuristic-r{self.settings.revision}"
 
     def needed(self, difficulty: float) -> int:
@@ -184,7 +190,26 @@ def _sigmoid(x: float) -> float:
     return 1 / (1 + math.exp(-x))
 
 
-def assess(row: dict[str, Any], detector: Detector, fell_back_to: str | None) -> Outcome:
+def target_position(detector: Detector, target: TierPrice) -> int:
+    return detector.tiers.index(target)
+
+
+def _learned_reason(detector: Detector, learned: dict[str, float], kind: str) -> str:
+    if kind not in learned or detector.learned is None:
+        return ""
+    model = detector.learned.model
+    return (
+        f"the model learned from {model.labels_used} reviewer labels (v{model.version}) puts "
+        f"the chance at {learned[kind]:.2f}"
+    )
+
+
+def assess(
+    row: dict[str, Any],
+    detector: Detector,
+    fell_back_to: str | None,
+    learned: dict[str, float] | None = None,
+) -> Outcome:
     features = prompt_features(row["prompt_text"] or "")
     difficulty = difficulty_of(row, features, detector)
     needed = detector.needed(difficulty)
@@ -210,20 +235,25 @@ def assess(row: dict[str, Any], detector: Detector, fell_back_to: str | None) ->
     tokens_in, tokens_out = row["input_tokens"] or 0, row["output_tokens"] or 0
     cost = row["cost_usd"] if row["cost_usd"] is not None else Decimal(0)
 
+    learned = learned or {}
     if not signals and not infrastructure and served > 0:
         # How far below the floor of the tier that served it the prompt sits.
-        assessment.overkill_score = round(_sigmoid(12 * (served_tier.floor - difficulty)), 4)
-        if served > needed and assessment.overkill_score >= detector.settings.min_confidence:
-            target = detector.tiers[needed]
+        heuristic = _sigmoid(12 * (served_tier.floor - difficulty))
+        score = learned.get(FlagKind.OVERKILL, heuristic)
+        assessment.overkill_score = round(score, 4)
+        rule_holds = served > needed or FlagKind.OVERKILL in learned
+        if rule_holds and score >= detector.settings.min_confidence:
+            target = detector.tiers[min(needed, served - 1)]
             cheaper = target.cost(tokens_in, tokens_out)
             dollars = max(Decimal(0), cost - cheaper) if cheaper is not None else Decimal(0)
             reasons = [
                 f"{row['served_model_name']} ({served_tier.tier.name}) served a "
                 f"{features.tokens}-token {_described(row, features)} of estimated difficulty "
-                f"{difficulty:.2f}; the {target.tier.name} tier covers it (below "
-                f"{detector.tiers[needed + 1].floor:.2f})",
+                f"{difficulty:.2f}; the {target.tier.name} tier covers up to "
+                f"{detector.tiers[target_position(detector, target) + 1].floor:.2f}",
                 "no failure signal: " + _success_evidence(row),
                 _dollars_reason(dollars, target, "less on the"),
+                _learned_reason(detector, learned, FlagKind.OVERKILL),
                 _markers(features, row),
             ]
             flags.append(
@@ -239,7 +269,8 @@ def assess(row: dict[str, Any], detector: Detector, fell_back_to: str | None) ->
             for kind in signals
         )
         hardness = _sigmoid(10 * (difficulty - stronger.floor + 0.1))
-        assessment.underpowered_score = round(min(1.0, strength) * hardness, 4)
+        score = learned.get(FlagKind.UNDERPOWERED, min(1.0, strength) * hardness)
+        assessment.underpowered_score = round(score, 4)
         if assessment.underpowered_score >= detector.settings.min_confidence:
             target = detector.tiers[max(needed, served + 1)]
             retry = target.cost(tokens_in, tokens_out) or Decimal(0)
@@ -253,6 +284,7 @@ def assess(row: dict[str, Any], detector: Detector, fell_back_to: str | None) ->
                 f"est. ${dollars:.4f} at stake: the failed call plus a retry on the "
                 f"{target.tier.name} tier"
                 + (f"'s {target.reference.name}" if target.reference else ""),
+                _learned_reason(detector, learned, FlagKind.UNDERPOWERED),
                 _markers(features, row),
             ]
             flags.append(
@@ -336,7 +368,19 @@ def detect(*, decision_ids: Iterable[int], detector: Detector | None = None) -> 
     detector = detector or Detector.current()
     rows = list(Decision.objects.filter(pk__in=list(decision_ids)).values(*COLUMNS))
     fallbacks = _stronger_fallbacks(rows, detector)
-    outcomes = [assess(row, detector, fallbacks.get(row["pk"])) for row in rows]
+    learned: dict[str, list[float]] = {}
+    if detector.learned is not None:
+        positions = [detector.by_tier_id.get(row["served_tier_id"], -1) for row in rows]
+        learned = detector.learned.scores(rows, positions)
+    outcomes = [
+        assess(
+            row,
+            detector,
+            fallbacks.get(row["pk"]),
+            {kind: scores[index] for kind, scores in learned.items()},
+        )
+        for index, row in enumerate(rows)
+    ]
     ids = [row["pk"] for row in rows]
     with transaction.atomic():
         Assessment.objects.bulk_create(

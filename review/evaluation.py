@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 
 from review.detection import Detector
 from review.features import prompt_features
+from review.learning import held_out
 from review.models import Assessment, DemoTruth, Flag, FlagKind, Label, Verdict
 
 LITELLM_TIERS = {"SIMPLE": 0, "MEDIUM": 1, "COMPLEX": 2, "REASONING": 3}
@@ -65,6 +66,15 @@ def known_cases(detector: Detector) -> list[Case]:
                 verdict == Verdict.SHOULD_BE_CHEAPER,
                 verdict == Verdict.SHOULD_BE_STRONGER,
             )
+    if detector.learned is not None:
+        # A learned model has seen the labels outside the held-out fifth: judge it on the rest.
+        trained_on = [
+            pk
+            for pk, event_id in Label.objects.values_list("decision_id", "decision__event_id")
+            if not held_out(event_id)
+        ]
+        for pk in trained_on:
+            truth.pop(pk, None)
     flagged: dict[int, set[str]] = {}
     for decision_id, kind in Flag.objects.filter(
         detector_version=detector.version, decision_id__in=truth

@@ -475,6 +475,9 @@ class DetectorSettings(models.Model):
         default=0.5, help_text="Judge scores below this count as a failure signal."
     )
     max_processing_attempts = models.PositiveSmallIntegerField(default=3)
+    min_labels_to_train = models.PositiveIntegerField(
+        default=100, help_text="Labelled decisions needed before a model is learned from them."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -567,3 +570,25 @@ class Flag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.decision_id} ({self.confidence:.2f})"
+
+
+class DetectorModel(models.Model):
+    """A model learned from reviewer labels, versioned, used for a flag kind only while it ranked
+    held-out labels better than the heuristic did."""
+
+    version = models.PositiveIntegerField(unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    labels_used = models.PositiveIntegerField()
+    # Per kind: held-out size, positives, the model's and the heuristic's ROC AUC.
+    metrics = models.JSONField(default=dict)
+    adopted_kinds = models.JSONField(default=list)
+    reason = models.TextField()
+    # Pickled scikit-learn estimators; only ever written and read by this application.
+    blob = models.BinaryField()
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        adopted = ", ".join(self.adopted_kinds) or "not adopted"
+        return f"learned model v{self.version} ({adopted})"

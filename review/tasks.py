@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from review import catalog, pipeline
+from review import catalog, learning, pipeline
 
 SWEEP_CHUNK = 1000
 
@@ -32,3 +32,8 @@ def sweep_pending_decisions(limit: int = 50_000) -> int:
     for start in range(0, len(ids), SWEEP_CHUNK):
         process_decisions.delay(ids[start : start + SWEEP_CHUNK])
     return len(ids)
+
+
+@shared_task(time_limit=30 * 60, soft_time_limit=29 * 60)
+def train_detector() -> str:
+    return learning.train().message

@@ -130,11 +130,19 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 50 * 60},
     },
     # Ingestion triggers processing after each commit; this catches the triggers that were lost
-    # (broker restart, killed worker). Decisions wait at least five minutes before a re-send.
+    # (broker restart, killed worker). Decisions wait at least a minute before a re-send.
     "sweep-pending-decisions": {
         "task": "review.tasks.sweep_pending_decisions",
-        "schedule": 5 * 60,
-        "options": {"expires": 4 * 60},
+        "schedule": 60,
+        "options": {"expires": 50},
+    },
+    # Labels arrive through the week; a nightly model sees them all by the next morning. It is
+    # adopted only where it beats the heuristic on held-out labels (and skipped below the
+    # detector settings' minimum number of labels).
+    "train-detector": {
+        "task": "review.tasks.train_detector",
+        "schedule": crontab(minute=30, hour=3),
+        "options": {"expires": 3 * 60 * 60},
     },
 }
 

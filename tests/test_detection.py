@@ -41,7 +41,7 @@ def test_a_greeting_on_a_large_model_is_overkill_with_reasons_and_dollars(make_d
     expected = Decimal("0.021") - small.cost_of(input_tokens=2000, output_tokens=1000)
     assert flag.dollars == expected.quantize(Decimal("0.00000001"))
     assert flag.reasons[0].startswith("claude-sonnet-4-5 (large) served a 2-token greeting prompt")
-    assert "the small tier covers it" in flag.reasons[0]
+    assert "the small tier covers up to 0.25" in flag.reasons[0]
     assert flag.reasons[1] == "no failure signal: it succeeded"
     assert f"${flag.dollars:.4f}" in flag.reasons[2]
     assert flag.detector_version == "heuristic-r1"

@@ -26,6 +26,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--replace", action="store_true", help="Delete the demo gateways' decisions first."
         )
+        parser.add_argument(
+            "--labels",
+            type=int,
+            default=0,
+            help="Also label this many decisions from the ground truth, as reviewers would.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["size"] < 1:
@@ -49,3 +55,6 @@ class Command(BaseCommand):
             f"{summary.planted_overkill} planted overkill, {summary.planted_underpowered} planted "
             f"underpowered, {summary.misrouted} misrouted in all (ground truth in DemoTruth)."
         )
+        if options["labels"]:
+            written = demo.label_sample(count=options["labels"], seed=options["seed"])
+            self.stdout.write(f"Labelled {written} decisions as demo reviewers.")
