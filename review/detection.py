@@ -415,7 +415,9 @@ def _stronger_fallbacks(rows: list[dict[str, Any]], detector: Detector) -> dict[
             gateway_id__in={row["gateway_id"] for row in traced},
             trace_id__in={row["trace_id"] for row in traced},
         )
+        .exclude(trace_id="")  # lets PostgreSQL use the partial trace index
         .exclude(fallback_chain=[])
+        .order_by()
         .values_list(
             "gateway_id", "trace_id", "served_model_name", "served_tier_id", "fallback_chain"
         )

@@ -12,37 +12,95 @@ from typing import Any
 # A token is about three quarters of an English word.
 TOKENS_PER_WORD = 1.33
 
-_CODE = re.compile(
-    r"```|\bdef |\bclass |\bfunction\b|\breturn\b|=>|\bimport\b|\bSELECT\b|\bFROM\b|"
-    r"\b(?:python|typescript|javascript|golang|rust|java|kotlin|sql|bash|regex|api|json)\b|"
-    r"\b(?:bug|stack ?trace|traceback|exception|compile|refactor|pull request|diff)\b|[{};]\s*$",
-    re.IGNORECASE | re.MULTILINE,
-)
-_MATH = re.compile(
-    r"\d\s*[-+*/^=]\s*\d|\b(?:solve|prove|proof|equation|integral|derivative|eigen\w*|"
-    r"probability|matrix|theorem|compounded|how many ways|irrational)\b|[∑∫√π]",
-    re.IGNORECASE,
-)
-_REASONING = re.compile(
-    r"\b(?:step by step|analy[sz]e|evaluate|compare|justify|trade-?offs?|root cause|"
-    r"reconstruct|estimate|derive|recommend|plan|strategy|pros and cons|why)\b",
-    re.IGNORECASE,
-)
-_MULTI_STEP = re.compile(
-    r"\b(?:first|then|next|finally|after that|phases?|steps?)\b|^\s*\d+[.)]\s",
-    re.IGNORECASE | re.MULTILINE,
-)
-_CONSTRAINTS = re.compile(
-    r"\b(?:must|exactly|at least|at most|without|only|keep|format|clause by clause|"
-    r"with tests|thread-?safe|several threads|ties)\b",
-    re.IGNORECASE,
-)
-_SIMPLE = re.compile(
-    r"^\s*(?:hi|hello|hey|thanks?|thank you|ok|good (?:morning|evening))\b|"
-    r"\b(?:how do i|where do i|what time|what is the (?:status|capital)|support hours|"
-    r"reset my password|cancel|discount|invoices?)\b",
-    re.IGNORECASE,
-)
+# Marker words, looked up in one pass over the prompt's words: a dictionary lookup per word is
+# several times faster than a set of case-insensitive regular expressions per prompt.
+MARKER_WORDS: dict[str, tuple[str, ...]] = {
+    "code": (
+        "def",
+        "class",
+        "function",
+        "return",
+        "import",
+        "select",
+        "from",
+        "python",
+        "typescript",
+        "javascript",
+        "golang",
+        "rust",
+        "java",
+        "kotlin",
+        "sql",
+        "bash",
+        "regex",
+        "api",
+        "json",
+        "bug",
+        "traceback",
+        "exception",
+        "compile",
+        "refactor",
+        "diff",
+        "stacktrace",
+        "keyerror",
+    ),
+    "math": (
+        "solve",
+        "prove",
+        "proof",
+        "equation",
+        "integral",
+        "derivative",
+        "eigenvalues",
+        "eigenvalue",
+        "probability",
+        "matrix",
+        "theorem",
+        "compounded",
+        "irrational",
+    ),
+    "reasoning": (
+        "analyze",
+        "analyse",
+        "evaluate",
+        "compare",
+        "justify",
+        "tradeoff",
+        "tradeoffs",
+        "reconstruct",
+        "estimate",
+        "derive",
+        "recommend",
+        "plan",
+        "strategy",
+        "why",
+    ),
+    "multi_step": ("first", "then", "next", "finally", "phase", "phases", "step", "steps"),
+    "constraints": ("must", "exactly", "without", "only", "keep", "format", "ties", "thread-safe"),
+}
+MARKER_PHRASES: dict[str, tuple[str, ...]] = {
+    "code": ("```", "=>", "pull request", "stack trace"),
+    "math": ("how many ways",),
+    "reasoning": ("step by step", "root cause", "pros and cons", "trade-off"),
+    "multi_step": ("after that",),
+    "constraints": ("at least", "at most", "clause by clause", "with tests", "several threads"),
+    "simple": (
+        "how do i",
+        "where do i",
+        "what time",
+        "what is the status",
+        "what is the capital",
+        "support hours",
+        "reset my password",
+        "thank you",
+    ),
+}
+SIMPLE_OPENERS = frozenset({"hi", "hello", "hey", "thanks", "thank", "ok", "good"})
+SIMPLE_WORDS = frozenset({"cancel", "discount", "invoice", "invoices"})
+_WORD_KIND = {word: kind for kind, words in MARKER_WORDS.items() for word in words}
+_WORDS = re.compile(r"[a-z][a-z'-]*")
+_ARITHMETIC = re.compile(r"\d\s*[-+*/^=]\s*\d")
+_NUMBERED_STEP = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +119,40 @@ class PromptFeatures:
         return asdict(self)
 
 
+# Markers saturate long before this; long pasted context costs time and says nothing more.
+SCANNED_CHARACTERS = 4000
+
+
 def prompt_features(text: str) -> PromptFeatures:
-    letters = [c for c in text[:2000] if c.isalpha()]
-    non_ascii = sum(not c.isascii() for c in letters) / len(letters) if letters else 0.0
+    tokens = math.ceil(len(text.split()) * TOKENS_PER_WORD)
+    text = text[:SCANNED_CHARACTERS]
+    lowered = text.lower()
+    counts = dict.fromkeys(("code", "math", "reasoning", "multi_step", "constraints", "simple"), 0)
+    words = _WORDS.findall(lowered)
+    for word in words:
+        kind = _WORD_KIND.get(word)
+        if kind is not None:
+            counts[kind] += 1
+        elif word in SIMPLE_WORDS:
+            counts["simple"] += 1
+    for kind, phrases in MARKER_PHRASES.items():
+        counts[kind] += sum(lowered.count(phrase) for phrase in phrases)
+    if words and words[0] in SIMPLE_OPENERS:
+        counts["simple"] += 1
+    counts["math"] += len(_ARITHMETIC.findall(text))
+    counts["multi_step"] += len(_NUMBERED_STEP.findall(text))
+    non_ascii = 0.0
+    if not text.isascii():
+        letters = [c for c in text if c.isalpha()]
+        non_ascii = sum(not c.isascii() for c in letters) / len(letters) if letters else 0.0
     return PromptFeatures(
-        tokens=math.ceil(len(text.split()) * TOKENS_PER_WORD),
-        code=len(_CODE.findall(text)),
-        math=len(_MATH.findall(text)),
-        reasoning=len(_REASONING.findall(text)),
-        multi_step=len(_MULTI_STEP.findall(text)),
-        constraints=len(_CONSTRAINTS.findall(text)),
-        simple=len(_SIMPLE.findall(text)),
+        tokens=tokens,
+        code=counts["code"],
+        math=counts["math"],
+        reasoning=counts["reasoning"],
+        multi_step=counts["multi_step"],
+        constraints=counts["constraints"],
+        simple=counts["simple"],
         questions=text.count("?"),
         non_ascii=round(non_ascii, 3),
     )

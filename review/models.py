@@ -311,10 +311,8 @@ class Decision(models.Model):
     escalated = models.BooleanField(null=True, blank=True)
     outcome_updated_at = models.DateTimeField(null=True, blank=True)
 
-    # Null while the post-ingest pipeline has not run on it: the sweep's work list. A worker
-    # claims a decision by setting claimed_at; a claim older than the lease is free again.
+    # Null while the post-ingest pipeline has not run on it: the sweep's work list.
     processed_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
     processing_attempts = models.PositiveSmallIntegerField(default=0)
     # Set after too many failed attempts: shown to operators, no longer retried.
     processing_failed_at = models.DateTimeField(null=True, blank=True)
@@ -357,8 +355,11 @@ class Decision(models.Model):
             models.Index(fields=["status", "occurred_at"], name="decision_status_time"),
             # Explorer sorted by cost (keyset on cost, then id).
             models.Index(fields=["cost_usd", "id"], name="decision_cost"),
-            # Linking the attempts of one request (fallbacks, retries) through the trace id.
-            models.Index(fields=["trace_id"], name="decision_trace", condition=~Q(trace_id="")),
+            # Linking the attempts of one request (fallbacks, retries) through the trace id,
+            # which is unique only within a gateway.
+            models.Index(
+                fields=["gateway", "trace_id"], name="decision_trace", condition=~Q(trace_id="")
+            ),
             # The hourly catalog sweep: decisions still without a cost, or without a tier.
             models.Index(
                 fields=["served_model"],

@@ -10,42 +10,48 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from review import detection
 from review.models import CatalogModel, Decision, DetectorSettings
 
 SWEEP_GRACE = timedelta(minutes=1)
-# A worker that claimed decisions and died frees them after this long.
-CLAIM_LEASE = timedelta(minutes=10)
 CHUNK = 1000
 
 
 def process_decisions(*, decision_ids: list[int]) -> int:
     """Link attempts, fill tiers, run detection and mark the decisions processed.
 
-    Only decisions this call manages to claim are processed, so two workers handed the same ids
-    never both work on one. A failure is recorded on the claimed decisions; after the detector's
+    The decisions are locked for the length of the work (``FOR UPDATE SKIP LOCKED``): two
+    workers handed the same ids never both process one, and a worker that dies releases its
+    locks with its connection. A failure is recorded on the decisions; after the detector's
     maximum number of attempts they are marked failed and left for an operator.
     Returns how many decisions were processed.
     """
-    ids = claim(decision_ids)
-    if not ids:
-        return 0
+    ids: list[int] = []
     try:
         with transaction.atomic():
-            claimed = Decision.objects.filter(pk__in=ids)
-            link_attempts(claimed)
-            untiered_models = claimed.filter(served_tier__isnull=True).values("served_model")
+            ids = list(
+                pending()
+                .filter(pk__in=decision_ids)
+                .select_for_update(skip_locked=True)
+                .values_list("pk", flat=True)
+            )
+            if not ids:
+                return 0
+            locked = Decision.objects.filter(pk__in=ids)
+            link_attempts(locked)
+            untiered_models = locked.filter(served_tier__isnull=True).values("served_model")
             for model in CatalogModel.objects.filter(pk__in=untiered_models, tier__isnull=False):
-                claimed.filter(served_model=model, served_tier__isnull=True).update(
+                locked.filter(served_model=model, served_tier__isnull=True).update(
                     served_tier=model.tier_id
                 )
             detection.detect(decision_ids=ids)
-            claimed.update(processed_at=timezone.now(), claimed_at=None, processing_error="")
+            locked.update(processed_at=timezone.now(), processing_error="")
     except Exception as error:
-        _record_failure(ids, error)
+        if ids:
+            _record_failure(ids, error)
         raise
     return len(ids)
 
@@ -57,36 +63,18 @@ def process_in_chunks(decision_ids: list[int]) -> int:
     )
 
 
-def claimable() -> "QuerySet[Decision]":
-    """Pending decisions that no live worker holds."""
-    lease_expired = timezone.now() - CLAIM_LEASE
-    return Decision.objects.filter(
-        Q(claimed_at__isnull=True) | Q(claimed_at__lt=lease_expired),
-        processed_at__isnull=True,
-        processing_failed_at__isnull=True,
-    )
-
-
-def claim(decision_ids: list[int]) -> list[int]:
-    """Claim what is claimable among ``decision_ids``; rows another worker is claiming right now
-    are skipped, not waited for."""
-    with transaction.atomic():
-        ids = list(
-            claimable()
-            .filter(pk__in=decision_ids)
-            .select_for_update(skip_locked=True)
-            .values_list("pk", flat=True)
-        )
-        Decision.objects.filter(pk__in=ids).update(
-            claimed_at=timezone.now(), processing_attempts=F("processing_attempts") + 1
-        )
-    return ids
+def pending() -> "QuerySet[Decision]":
+    """Decisions the pipeline has still to process, and has not given up on."""
+    return Decision.objects.filter(processed_at__isnull=True, processing_failed_at__isnull=True)
 
 
 def _record_failure(ids: list[int], error: Exception) -> None:
     limit = DetectorSettings.current().max_processing_attempts
     failed = Decision.objects.filter(pk__in=ids)
-    failed.update(claimed_at=None, processing_error=f"{type(error).__name__}: {error}"[:1000])
+    failed.update(
+        processing_attempts=F("processing_attempts") + 1,
+        processing_error=f"{type(error).__name__}: {error}"[:1000],
+    )
     failed.filter(processing_attempts__gte=limit).update(processing_failed_at=timezone.now())
 
 
@@ -94,7 +82,7 @@ def stale_pending(*, limit: int) -> "QuerySet[Decision, int]":
     """Ids of decisions still pending well after they arrived: their trigger was lost."""
     cutoff = timezone.now() - SWEEP_GRACE
     return (
-        claimable()
+        pending()
         .filter(received_at__lt=cutoff)
         .order_by("received_at")
         .values_list("pk", flat=True)[:limit]
@@ -115,9 +103,15 @@ def link_attempts(decisions: "QuerySet[Decision]") -> int:
     if not unlinked:
         return 0
     attempts: dict[tuple[int, str], list[tuple[datetime, int, str]]] = defaultdict(list)
-    for pk, gateway_id, trace_id, occurred_at, model in Decision.objects.filter(
-        gateway_id__in={row[1] for row in unlinked}, trace_id__in={row[2] for row in unlinked}
-    ).values_list("pk", "gateway_id", "trace_id", "occurred_at", "served_model_name"):
+    # The explicit trace_id <> '' lets PostgreSQL use the partial trace index.
+    for pk, gateway_id, trace_id, occurred_at, model in (
+        Decision.objects.filter(
+            gateway_id__in={row[1] for row in unlinked}, trace_id__in={row[2] for row in unlinked}
+        )
+        .exclude(trace_id="")
+        .order_by()
+        .values_list("pk", "gateway_id", "trace_id", "occurred_at", "served_model_name")
+    ):
         attempts[(gateway_id, trace_id)].append((occurred_at, pk, model))
     linked = 0
     for pk, gateway_id, trace_id, occurred_at, model in unlinked:

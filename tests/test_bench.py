@@ -33,3 +33,31 @@ def test_the_ingestion_benchmark_runs_and_prints_its_figures():
         "API / plain DRF",
     ):
         assert figure in result.stdout
+
+
+def test_the_detection_benchmark_runs_and_prints_its_figures():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/detect.py",
+            "--decisions",
+            "3000",
+            "--scored",
+            "1000",
+            "--batches",
+            "2",
+            "--database",
+            "routing_review_bench_ci",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for figure in (
+        "through feature scoring and rules",
+        "processed end to end",
+        "ingestion to flags, one worker",
+    ):
+        assert figure in result.stdout

@@ -8,7 +8,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 
 from review import demo, detection, pipeline
 from review.models import Assessment, Decision, DetectorSettings, Flag
@@ -153,25 +153,47 @@ def test_new_thresholds_make_a_new_detector_version(make_decision):
     ]
 
 
-def test_a_claimed_decision_is_not_claimed_again(make_decision):
+def test_a_processed_decision_is_not_processed_again(make_decision):
     decision = make_decision()
-    assert pipeline.claim([decision.pk]) == [decision.pk]
-    assert pipeline.claim([decision.pk]) == []
-    Decision.objects.filter(pk=decision.pk).update(claimed_at=datetime(2020, 1, 1, tzinfo=UTC))
-    assert pipeline.claim([decision.pk]) == [decision.pk]  # the lease expired
+    assert pipeline.process_decisions(decision_ids=[decision.pk]) == 1
+    assert pipeline.process_decisions(decision_ids=[decision.pk]) == 0
+
+
+def test_decisions_another_worker_holds_are_skipped_not_waited_for(transactional_db, make_decision):
+    held, free = make_decision(), make_decision()
+    locked, release = threading.Event(), threading.Event()
+
+    def other_worker() -> None:
+        with transaction.atomic():
+            list(Decision.objects.filter(pk=held.pk).select_for_update())
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    locked.wait(10)
+    try:
+        assert pipeline.process_decisions(decision_ids=[held.pk, free.pk]) == 1
+    finally:
+        release.set()
+        thread.join()
+    held.refresh_from_db()
+    assert held.processed_at is None
 
 
 def test_a_decision_that_keeps_failing_is_marked_failed_and_not_swept(make_decision):
     decision = make_decision(received_at=datetime(2026, 1, 1, tzinfo=UTC))
     limit = DetectorSettings.current().max_processing_attempts
-    for _ in range(limit):
-        assert pipeline.claim([decision.pk]) == [decision.pk]
+    for attempt in range(1, limit + 1):
+        assert list(pipeline.stale_pending(limit=10)) == [decision.pk]
         pipeline._record_failure([decision.pk], ValueError("bad data"))
-    decision.refresh_from_db()
+        decision.refresh_from_db()
+        assert decision.processing_attempts == attempt
     assert decision.processing_failed_at is not None
     assert decision.processing_error == "ValueError: bad data"
     assert list(pipeline.stale_pending(limit=10)) == []
-    assert pipeline.claim([decision.pk]) == []
+    assert pipeline.process_decisions(decision_ids=[decision.pk]) == 0
 
 
 def test_detect_pending_and_export_flags(make_decision):
@@ -230,7 +252,8 @@ def test_two_processes_handed_the_same_decisions_never_both_process_one(
     for thread in threads:
         thread.join()
     assert sum(processed) == 400
-    assert Decision.objects.filter(processing_attempts=1, processed_at__isnull=False).count() == 400
+    assert Decision.objects.filter(processed_at__isnull=False).count() == 400
+    assert Assessment.objects.count() == 400
 
 
 def test_rerun_detection_rescores_a_range_with_the_current_version(make_decision):

@@ -12,7 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=None, help="At most this many.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        pending = pipeline.claimable().order_by("received_at").values_list("pk", flat=True)
+        pending = pipeline.pending().order_by("received_at").values_list("pk", flat=True)
         ids = list(pending[: options["limit"]] if options["limit"] else pending)
         processed = pipeline.process_in_chunks(ids)
         self.stdout.write(f"Processed {processed} of {len(ids)} pending decisions.")
