@@ -213,7 +213,14 @@ class DecisionAdmin(admin.ModelAdmin):
         "latency_ms",
         "status",
     )
-    list_filter = ("served_tier", "status", "error_type", "gateway")
+    list_filter = (
+        "served_tier",
+        "status",
+        "error_type",
+        "gateway",
+        # Decisions the pipeline gave up on, with processing_error saying why.
+        ("processing_failed_at", admin.EmptyFieldListFilter),
+    )
     list_select_related = ("gateway", "served_model", "served_tier")
     search_fields = ("=event_id", "=trace_id")  # exact: a substring scan of the table is slow
     date_hierarchy = "occurred_at"

@@ -23,6 +23,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from review import similarity
 from review.features import PromptFeatures, prompt_features, text_difficulty
 from review.learning import LearnedScorer
 from review.models import (
@@ -381,6 +382,7 @@ def detect(*, decision_ids: Iterable[int], detector: Detector | None = None) -> 
         )
         for index, row in enumerate(rows)
     ]
+    _add_similar_evidence(rows, outcomes, detector)
     ids = [row["pk"] for row in rows]
     with transaction.atomic():
         Assessment.objects.bulk_create(
@@ -431,3 +433,57 @@ def _stronger_fallbacks(rows: list[dict[str, Any]], detector: Detector) -> dict[
             if row["served_model_name"] in chain and rank > served:
                 found[row["pk"]] = f"{model} ({detector.tiers[rank].tier.name})"
     return found
+
+
+def _add_similar_evidence(
+    rows: list[dict[str, Any]], outcomes: list[Outcome], detector: Detector
+) -> None:
+    """Add to each flag what similar recent prompts show: how they were served, whether they
+    failed, how reviewers labelled them."""
+    flagged = {
+        row["pk"]: row
+        for row, outcome in zip(rows, outcomes, strict=True)
+        if outcome.flags and row["prompt_text"]
+    }
+    if not flagged:
+        return
+    found = similarity.similar_for(
+        {pk: row["prompt_text"] for pk, row in flagged.items()},
+        gateway_ids={row["gateway_id"] for row in flagged.values()},
+    )
+    for outcome in outcomes:
+        neighbours = found.get(outcome.assessment.decision_id) or []
+        if len(neighbours) < 2:
+            continue
+        row = flagged[outcome.assessment.decision_id]
+        served = detector.by_tier_id.get(row["served_tier_id"], -1)
+        for flag in outcome.flags:
+            flag.reasons.insert(-1, _similar_reason(flag.kind, neighbours, served, detector))
+
+
+def _similar_reason(
+    kind: str, neighbours: list[similarity.Similar], served: int, detector: Detector
+) -> str:
+    count = len(neighbours)
+    if kind == FlagKind.OVERKILL:
+        cheaper = sum(
+            1
+            for n in neighbours
+            if detector.by_tier_id.get(n.served_tier_id, served) < served and not n.failed
+        )
+        labelled = sum("should_be_cheaper" in n.verdicts for n in neighbours)
+        reason = (
+            f"{cheaper} of the {count} most similar recent prompts were served by a cheaper "
+            f"tier without a failure"
+        )
+        return reason + (f"; {labelled} were labelled should_be_cheaper" if labelled else "")
+    same_or_cheaper = [
+        n for n in neighbours if detector.by_tier_id.get(n.served_tier_id, 99) <= served
+    ]
+    failed = sum(n.failed for n in same_or_cheaper)
+    labelled = sum("should_be_stronger" in n.verdicts for n in neighbours)
+    reason = (
+        f"{failed} of the {len(same_or_cheaper)} most similar recent prompts served on this tier "
+        f"or a cheaper one failed too"
+    )
+    return reason + (f"; {labelled} were labelled should_be_stronger" if labelled else "")

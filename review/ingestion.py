@@ -81,7 +81,11 @@ def ingest_batch(*, gateway: Gateway, batch: list[Any], source: Source = OUR_SCH
         rows = _build(gateway=gateway, candidates=candidates.values())
         inserted = _insert(rows)
         if inserted:
-            transaction.on_commit(partial(tasks.process_decisions.delay, list(inserted.values())))
+            # robust: a broker that is down must not fail a request whose records are stored;
+            # they stay pending and the sweep sends them once it is back.
+            transaction.on_commit(
+                partial(tasks.process_decisions.delay, list(inserted.values())), robust=True
+            )
     for event_id, (index, _) in candidates.items():
         status: Status = "accepted" if event_id in inserted else "duplicate"
         report.results.append(_result(index, event_id, status))
@@ -252,5 +256,5 @@ def record_outcomes(*, gateway: Gateway, batch: list[Any]) -> list[OutcomeResult
                 result["status"] = "updated"
             results.append(result)
         if updated_ids:
-            transaction.on_commit(partial(tasks.process_decisions.delay, updated_ids))
+            transaction.on_commit(partial(tasks.process_decisions.delay, updated_ids), robust=True)
     return results

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 
-from review import demo, detection, pipeline
+from review import demo, detection, pipeline, similarity
 from review.models import Assessment, Decision, DetectorSettings, Flag
 
 HARD = (
@@ -267,3 +267,25 @@ def test_rerun_detection_rescores_a_range_with_the_current_version(make_decision
     assert out.getvalue().strip() == "Re-scored 1 decisions with heuristic-r2: 1 flags."
     assert Assessment.objects.get().detector_version == "heuristic-r2"
     assert Flag.objects.count() == 2
+
+
+def test_similar_recent_prompts_are_found_and_named_in_the_reasons(make_decision):
+    for i in range(4):
+        make_decision("gpt-4o-mini", prompt_text=f"hello there, good morning team {i}")
+    make_decision("gpt-4o-mini", prompt_text="Write a SQL query for revenue per month")
+    decision = make_decision("claude-sonnet-4-5", prompt_text="hello there, good morning team")
+    found = similarity.similar_for(
+        {decision.pk: decision.prompt_text}, gateway_ids={decision.gateway_id}
+    )
+    neighbours = found[decision.pk]
+    assert len(neighbours) == 4
+    assert all(
+        "hello there" in Decision.objects.get(pk=n.decision_id).prompt_text for n in neighbours
+    )
+    assert neighbours[0].similarity >= neighbours[-1].similarity > 0.3
+    detection.detect(decision_ids=[decision.pk])
+    reasons = flags_of(decision)["overkill"].reasons
+    assert (
+        "4 of the 4 most similar recent prompts were served by a cheaper tier without a failure"
+        in reasons
+    )
