@@ -2,38 +2,29 @@
 and once Redis is back the sweep has a real worker process them."""
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 import redis
-from django.db import connection
 from django.utils import timezone
 
 from review.models import ApiKey, Decision, Gateway
 
+from . import processes
 from .test_api import record
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+ROOT = processes.ROOT
 
 
 class PrivateRedis:
     """A Redis server of this test's own, so stopping it disturbs nothing else."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = processes.free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -72,63 +63,15 @@ class PrivateRedis:
 def stack(transactional_db, tiers):
     broker = PrivateRedis()
     broker.start()
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": f"redis://127.0.0.1:{broker.port}/0",
-        "SECRET_KEY": "broker-outage-test-only",
-        "ALLOWED_HOSTS": "127.0.0.1",
-    }
-    port = _free_port()
-    web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "routing_app.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    env = processes.app_env(
+        REDIS_URL=f"redis://127.0.0.1:{broker.port}/0",
+        SECRET_KEY="broker-outage-test-only",
+        ALLOWED_HOSTS="127.0.0.1",
     )
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "routing_app",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
+    web, base = processes.start_gunicorn(env)
+    worker = processes.start_worker(env)
     yield base, broker, env
-    for process in (web, worker):
-        process.terminate()
-        process.wait(timeout=30)
+    processes.stop(web, worker)
     broker.stop()
 
 
@@ -184,36 +127,8 @@ def test_two_real_workers_on_the_same_pending_set_never_double_process(
 
     ids = [make_decision(prompt_text=f"question number {i}").pk for i in range(600)]
     celery_app.control.purge()
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-    }
-    workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "routing_app",
-                "worker",
-                "--pool",
-                "solo",
-                "-n",
-                f"w{n}@%h",
-                "--loglevel",
-                "WARNING",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for n in (1, 2)
-    ]
+    env = processes.app_env()
+    workers = [processes.start_worker(env, name=f"w{n}") for n in (1, 2)]
     try:
         from review import tasks
 
@@ -226,9 +141,7 @@ def test_two_real_workers_on_the_same_pending_set_never_double_process(
             assert time.monotonic() < deadline, "the workers did not finish"
             time.sleep(0.2)
     finally:
-        for worker in workers:
-            worker.terminate()
-            worker.wait(timeout=30)
+        processes.stop(*workers)
     # A second processing would assess a decision after it was marked processed.
     rows = Decision.objects.values_list("processed_at", "assessment__assessed_at")
     assert len(rows) == 600

@@ -2,12 +2,7 @@
 and everything it acknowledged is stored."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,16 +11,9 @@ from django.db import connection
 
 from review.models import ApiKey, Decision, Gateway
 
+from . import processes
 from .tcp_proxy import TcpProxy
 from .test_api import record
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -33,44 +21,15 @@ def app_behind_a_cuttable_database(transactional_db, tiers):
     db = connection.settings_dict
     proxy = TcpProxy((db["HOST"], int(db["PORT"])))
     proxy.start()
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@127.0.0.1:{proxy.port}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "SECRET_KEY": "outage-test-only",
-        "ALLOWED_HOSTS": "127.0.0.1",
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "routing_app.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--timeout",
-            "30",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    env = processes.app_env(
+        DATABASE_URL=processes.test_database_url("127.0.0.1", proxy.port),
+        REDIS_URL=settings.REDIS_URL,
+        SECRET_KEY="outage-test-only",
+        ALLOWED_HOSTS="127.0.0.1",
     )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
+    server, base = processes.start_gunicorn(env, workers=2)
     yield base, proxy
-    server.terminate()
-    server.wait(timeout=20)
+    processes.stop(server)
     proxy.stop()
 
 

@@ -1,8 +1,5 @@
 """The Celery wiring: the beat schedule, and a real worker on the machine's Redis doing the work."""
 
-import os
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -10,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -18,6 +14,7 @@ from review import tasks
 from review.models import Decision
 from routing_app import celery_app
 
+from . import processes
 from .test_api import record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,40 +40,9 @@ def test_tests_talk_to_a_real_broker_not_eager_mode():
 def worker(transactional_db):
     """A Celery worker process on Redis, using the test database, on an emptied default queue."""
     celery_app.control.purge()  # messages left by tests that enqueue without a worker
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "routing_app",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "WARNING",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = processes.start_worker(processes.app_env(REDIS_URL=settings.REDIS_URL))
     yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    processes.stop(process)
 
 
 def test_a_worker_prices_and_tiers_decisions_sent_through_redis(worker, make_decision, tiers):

@@ -8,6 +8,7 @@ complexity router and its other pre-routing strategies).
 
 from typing import Any
 
+from review.adapters.messages import content_text
 from review.ingestion import Source
 from review.models import Decision
 
@@ -91,20 +92,7 @@ def last_user_message(messages: Any) -> str | None:
         return None
     for message in reversed(messages):
         if isinstance(message, dict) and message.get("role") == "user":
-            return _content_text(message.get("content"))
-    return None
-
-
-def _content_text(content: Any) -> str | None:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = [
-            part.get("text", "")
-            for part in content
-            if isinstance(part, dict) and part.get("type") == "text"
-        ]
-        return "\n".join(parts) or None
+            return content_text(message.get("content"))
     return None
 
 
@@ -116,7 +104,7 @@ def _response_text(response: Any) -> str | None:
     choices = response.get("choices") or []
     if choices and isinstance(choices[0], dict):
         message = choices[0].get("message") or {}
-        text = _content_text(message.get("content")) if isinstance(message, dict) else None
+        text = content_text(message.get("content")) if isinstance(message, dict) else None
         return text[:RESPONSE_EXCERPT_CHARS] if text else None
     return None
 

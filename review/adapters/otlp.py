@@ -21,6 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from review.adapters.messages import content_text
 from review.api_errors import BadBody
 from review.ingestion import Source
 from review.models import Decision
@@ -290,7 +291,7 @@ def _prompt(span: Span) -> str | None:
         return _last_text(indexed, role="user")
     events = [attrs for name, attrs in span.events if name == "gen_ai.user.message"]
     if events:
-        return _text_of(events[-1].get("content"))
+        return content_text(events[-1].get("content"))
     prompt = span.attributes.get("gen_ai.prompt")
     parsed = _json_list(prompt)
     if parsed is not None:
@@ -307,7 +308,11 @@ def _response(span: Span) -> str | None:
         text = _last_text(indexed, role=None)
     elif choices := [attrs for name, attrs in span.events if name == "gen_ai.choice"]:
         message = choices[-1].get("message")
-        text = _text_of(message.get("content")) if isinstance(message, dict) else _text_of(message)
+        text = (
+            content_text(message.get("content"))
+            if isinstance(message, dict)
+            else content_text(message)
+        )
     elif isinstance(span.attributes.get("gen_ai.completion"), str):
         text = span.attributes["gen_ai.completion"]
     return text[:RESPONSE_EXCERPT_CHARS] if text else None
@@ -339,21 +344,7 @@ def _last_text(messages: list[Any], *, role: str | None) -> str | None:
     for message in reversed(messages):
         if isinstance(message, dict) and (role is None or message.get("role") == role):
             content = message.get("parts", message.get("content"))
-            return _text_of(content)
-    return None
-
-
-def _text_of(content: Any) -> str | None:
-    """Text of a content value: a string, or the text parts of a list of parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = [
-            str(part.get("content") or part.get("text") or "")
-            for part in content
-            if isinstance(part, dict) and part.get("type", "text") == "text"
-        ]
-        return "\n".join(t for t in texts if t) or None
+            return content_text(content)
     return None
 
 

@@ -1,15 +1,10 @@
-from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from review import demo
-
-
-def _end_time(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+from review.management.arguments import moment
 
 
 class Command(BaseCommand):
@@ -20,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7, help="Same seed, same week.")
         parser.add_argument(
             "--end",
-            type=_end_time,
+            type=moment,
             help="End of the week (ISO time, UTC if no offset). Default: the start of this hour.",
         )
         parser.add_argument(

@@ -1,19 +1,12 @@
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from review.detection import Detector
+from review.management.arguments import moment
 from review.models import Assessment, Flag, FlagKind
-
-
-def _since(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"--since: {value!r} is not an ISO 8601 date or time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Command(BaseCommand):
@@ -24,7 +17,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--since", type=_since, help="Decisions from this time on (UTC).")
+        parser.add_argument("--since", type=moment, help="Decisions from this time on (UTC).")
         parser.add_argument("--all", action="store_true", help="Every assessed decision.")
 
     def handle(self, *args: Any, **options: Any) -> None:

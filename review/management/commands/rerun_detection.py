@@ -1,18 +1,10 @@
-from datetime import UTC, datetime
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from review import detection
+from review.management.arguments import moment
 from review.models import Decision
-
-
-def _moment(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"{value!r} is not an ISO 8601 date or time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Command(BaseCommand):
@@ -22,8 +14,8 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--since", type=_moment, required=True)
-        parser.add_argument("--until", type=_moment, help="Default: now.")
+        parser.add_argument("--since", type=moment, required=True)
+        parser.add_argument("--until", type=moment, help="Default: now.")
         parser.add_argument("--chunk", type=int, default=1000)
 
     def handle(self, *args: Any, **options: Any) -> None:
