@@ -9,7 +9,6 @@ It creates (and drops first) its own database, ``routing_review_bench`` by defau
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import Server, make_records, manage, recreate_database  # noqa: E402
+from bench.ingest import Server, make_records, prepare  # noqa: E402
 
 
 def main() -> None:
@@ -38,27 +37,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     args = parser.parse_args()
 
-    database_url = f"{args.server}/{args.database}"
-    recreate_database(args.server, args.database)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": args.redis_url,
-        "SECRET_KEY": "benchmark-only",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "INGEST_RATE": "1000000/minute",
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONWARNINGS": "ignore:No directory at",
-    }
-    manage(env, "migrate", "--noinput", "-v0")
-    manage(env, "load_catalog")
-    key = manage(env, "create_gateway", "bench-gateway").strip().splitlines()[-1]
-    os.environ.update(env)
-
-    import django
-
-    django.setup()
+    env, key, _ = prepare(args.server, args.database, args.redis_url)
     from django.db import connection
 
     from review import detection, pipeline

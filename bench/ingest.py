@@ -43,28 +43,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     args = parser.parse_args()
 
-    database_url = f"{args.server}/{args.database}"
-    recreate_database(args.server, args.database)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": args.redis_url,
-        "SECRET_KEY": "benchmark-only",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "INGEST_RATE": "1000000/minute",
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "LOG_LEVEL": "WARNING",
-        # WhiteNoise notes that collectstatic has not run; static files play no part here.
-        "PYTHONWARNINGS": "ignore:No directory at",
-    }
-    manage(env, "migrate", "--noinput", "-v0")
-    manage(env, "load_catalog")
-    key = manage(env, "create_gateway", "bench-gateway").strip().splitlines()[-1]
-    os.environ.update(env)
-
-    import django
-
-    django.setup()
+    env, key, database_url = prepare(args.server, args.database, args.redis_url)
     records = make_records(args.records, seed=1)
 
     print(
@@ -96,6 +75,34 @@ def main() -> None:
     )
     print(f"  API / raw COPY  {api['rate'] / copy_rate:.0%}   (target ≥ 40%)")
     print(f"  API / plain DRF {api['rate'] / baseline['rate']:.1f}×  (target ≥ 10×)")
+
+
+def prepare(server: str, database: str, redis_url: str) -> tuple[dict[str, str], str, str]:
+    """A fresh database with the schema, the catalog and a gateway; Django set up on it in this
+    process. Returns the servers' environment, the gateway's key and the database URL."""
+    database_url = f"{server}/{database}"
+    recreate_database(server, database)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "benchmark-only",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "INGEST_RATE": "1000000/minute",
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "LOG_LEVEL": "WARNING",
+        # WhiteNoise notes that collectstatic has not run; static files play no part here.
+        "PYTHONWARNINGS": "ignore:No directory at",
+    }
+    manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "load_catalog")
+    key = manage(env, "create_gateway", "bench-gateway").strip().splitlines()[-1]
+    os.environ.update(env)
+
+    import django
+
+    django.setup()
+    return env, key, database_url
 
 
 def manage(env: dict[str, str], *args: str) -> str:

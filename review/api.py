@@ -82,6 +82,11 @@ def read_batch(request: Request) -> list[Any]:
     return batch
 
 
+def batch_response(report: ingestion.BatchReport) -> Response:
+    """Every record's result: 200 when none was rejected, 207 (multi-status) otherwise."""
+    return Response(report.as_json(), status=207 if report.count("rejected") else 200)
+
+
 class GatewayApiView(APIView):
     """Authenticated by a gateway key with the ``required_scope``, throttled per key."""
 
@@ -140,7 +145,7 @@ class DecisionIngestApi(GatewayApiView):
         report = ingestion.ingest_batch(
             gateway=self.key(request).gateway, batch=read_batch(request)
         )
-        return Response(report.as_json(), status=207 if report.count("rejected") else 200)
+        return batch_response(report)
 
 
 class OutcomeIngestApi(GatewayApiView):
@@ -200,7 +205,7 @@ class LiteLLMIngestApi(GatewayApiView):
         report = ingestion.ingest_batch(
             gateway=self.key(request).gateway, batch=read_batch(request), source=litellm.LITELLM
         )
-        return Response(report.as_json(), status=207 if report.count("rejected") else 200)
+        return batch_response(report)
 
 
 class OtlpTracesApi(GatewayApiView):
