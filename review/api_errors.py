@@ -5,6 +5,7 @@
 Database outages answer 503 with ``Retry-After``, so gateways retry rather than drop.
 """
 
+import logging
 from typing import Any
 
 from django.db import DatabaseError, InterfaceError, OperationalError
@@ -13,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 DATABASE_RETRY_AFTER_SECONDS = 5
+logger = logging.getLogger(__name__)
 
 
 class BadBody(exceptions.APIException):
@@ -45,7 +47,14 @@ def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None
             headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
         )
     response = exception_handler(exc, context)
-    if response is None or not isinstance(exc, exceptions.APIException):
+    if response is None:
+        # Anything unforeseen still answers in the API's one shape; the traceback goes to the log.
+        logger.exception("unhandled error in %s", context.get("view"), exc_info=exc)
+        return Response(
+            {"error": {"code": "server_error", "message": "an unexpected error; it was logged"}},
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    if not isinstance(exc, exceptions.APIException):
         return response
     detail = exc.detail
     error: dict[str, Any] = {"code": _code(exc)}

@@ -64,6 +64,7 @@ SIGNAL_STRENGTH = {
     "negative": 0.75,
     "retried": 0.65,
 }
+MAX_DOLLARS = Decimal("999999")  # the column's range; a logged cost near it plus a retry
 COLUMNS = (
     "pk",
     "gateway_id",
@@ -135,7 +136,7 @@ class Detector:
         return f"heuristic-r{self.settings.revision}"
 
     def needed(self, difficulty: float) -> int:
-        return max(i for i, tier in enumerate(self.tiers) if difficulty >= tier.floor)
+        return max((i for i, tier in enumerate(self.tiers) if difficulty >= tier.floor), default=0)
 
 
 def _list_price(model: CatalogModel) -> Decimal:
@@ -224,7 +225,7 @@ def assess(
     assessment = Assessment(
         decision_id=row["pk"],
         difficulty=difficulty,
-        needed_tier=detector.tiers[needed].tier,
+        needed_tier=detector.tiers[needed].tier if detector.tiers else None,
         features=features.as_dict(),
         detector_version=version,
         assessed_at=timezone.now(),
@@ -261,7 +262,9 @@ def assess(
                 _flag(row, FlagKind.OVERKILL, assessment.overkill_score, dollars, reasons, version)
             )
 
-    if signals and served < len(detector.tiers) - 1:
+    # A rate limit, timeout or provider 5xx says nothing about the tier, even when the gateway
+    # then fell back to a stronger model.
+    if signals and not infrastructure and served < len(detector.tiers) - 1:
         stronger = detector.tiers[served + 1]
         strength = max(
             SIGNAL_STRENGTH.get(
@@ -313,7 +316,7 @@ def _flag(
         decision_id=row["pk"],
         kind=kind,
         confidence=confidence,
-        dollars=dollars.quantize(Decimal("0.00000001")),
+        dollars=min(dollars, MAX_DOLLARS).quantize(Decimal("0.00000001")),
         reasons=[reason for reason in reasons if reason],
         detector_version=version,
     )
@@ -400,9 +403,26 @@ def detect(*, decision_ids: Iterable[int], detector: Detector | None = None) -> 
             ],
             batch_size=1000,
         )
-        # A re-run supersedes its own version's flags: a late thumbs-down can undo an overkill.
-        Flag.objects.filter(decision_id__in=ids, detector_version=detector.version).delete()
-        Flag.objects.bulk_create([f for o in outcomes for f in o.flags], batch_size=1000)
+        # A re-run supersedes its own version's flags: updated in place (they keep their
+        # created_at, and so their week), and gone where no longer raised: a late thumbs-down
+        # can undo an overkill.
+        raised = [f for o in outcomes for f in o.flags]
+        Flag.objects.bulk_create(
+            raised,
+            update_conflicts=True,
+            unique_fields=["decision", "kind", "detector_version"],
+            update_fields=["confidence", "dollars", "reasons"],
+            batch_size=1000,
+        )
+        still_raised = {(f.decision_id, f.kind) for f in raised}
+        withdrawn = [
+            pk
+            for pk, decision_id, kind in Flag.objects.filter(
+                decision_id__in=ids, detector_version=detector.version
+            ).values_list("pk", "decision_id", "kind")
+            if (decision_id, kind) not in still_raised
+        ]
+        Flag.objects.filter(pk__in=withdrawn).delete()
     return outcomes
 
 

@@ -100,7 +100,7 @@ SIMPLE_WORDS = frozenset({"cancel", "discount", "invoice", "invoices"})
 _WORD_KIND = {word: kind for kind, words in MARKER_WORDS.items() for word in words}
 _WORDS = re.compile(r"[a-z][a-z'-]*")
 _ARITHMETIC = re.compile(r"\d\s*[-+*/^=]\s*\d")
-_NUMBERED_STEP = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)
+_NUMBERED_STEP = re.compile(r"^[ \t]*\d+[.)][ \t]", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)

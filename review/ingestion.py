@@ -7,6 +7,7 @@ not a check before writing, decides what is a duplicate, so concurrent posts of 
 store each record once. SQLite (the embedded default) takes the ORM's ``bulk_create``.
 """
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -22,7 +23,8 @@ from review import catalog, records, redaction, tasks
 from review.models import CatalogModel, Decision, Gateway
 
 Status = Literal["accepted", "duplicate", "rejected"]
-REDACTED_FIELDS = ("prompt_text", "response_excerpt", "error_message")
+logger = logging.getLogger(__name__)
+REDACTED_FIELDS = ("prompt_text", "response_excerpt", "error_message", "router_cause")
 JSON_FIELDS = ("candidates", "fallback_chain", "metadata")
 
 
@@ -57,6 +59,7 @@ class Source:
 
     to_record: Callable[[dict[str, Any]], dict[str, Any]]
     source_field: Callable[[str], str]
+    name: str = "a decision record"
 
 
 OUR_SCHEMA = Source(to_record=lambda raw: raw, source_field=lambda name: name)
@@ -102,7 +105,12 @@ def _parse(raw: Any, source: Source) -> tuple[dict[str, Any], dict[str, str]]:
         return {}, {"record": f"is {size} bytes; the limit is {limit}"}
     if not isinstance(raw, dict):
         return {}, {"record": f"must be an object, got {records.kind(raw)}"}
-    values, errors = records.parse_decision(source.to_record(raw))
+    try:
+        values, errors = records.parse_decision(source.to_record(raw))
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as error:
+        # A shape the mapping did not expect: this record is refused, the batch goes on.
+        logger.info("record refused by %s mapping: %r", source.name, error)
+        return {}, {"record": f"could not be read as {source.name}: {type(error).__name__}"}
     return values, {source.source_field(name): reason for name, reason in errors.items()}
 
 
@@ -146,6 +154,8 @@ def _build(
         for text_field in REDACTED_FIELDS:
             if values.get(text_field):
                 values[text_field] = redaction.redact(values[text_field])
+        if values.get("metadata"):
+            values["metadata"] = redaction.redact_json(values["metadata"])
         row = {
             **defaults,
             **values,
@@ -179,8 +189,13 @@ def _insert(rows: list[dict[str, Any]]) -> dict[str, int]:
         ).values_list("event_id", flat=True)
     )
     new = [Decision(**row) for row in rows if row["event_id"] not in existing]
-    Decision.objects.bulk_create(new, batch_size=500)
-    return {d.event_id: d.pk for d in new}
+    # ignore_conflicts: a concurrent post of the same event is a duplicate, not an error.
+    Decision.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
+    return dict(
+        Decision.objects.filter(
+            gateway_id=rows[0]["gateway_id"], event_id__in=[d.event_id for d in new]
+        ).values_list("event_id", "pk")
+    )
 
 
 def _insert_with_copy(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -248,9 +263,14 @@ def record_outcomes(*, gateway: Gateway, batch: list[Any]) -> list[OutcomeResult
                 result["status"] = "unknown_event"
                 result["errors"] = {"event_id": "no decision of this gateway has this event id"}
             else:
-                # Processing runs again: a late thumbs-down can turn a decision into a misroute.
+                # Processing runs again (with fresh attempts): a late thumbs-down can turn a
+                # decision into a misroute.
                 Decision.objects.filter(pk=decision_id).update(
-                    **values, outcome_updated_at=signal_time, processed_at=None
+                    **values,
+                    outcome_updated_at=signal_time,
+                    processed_at=None,
+                    processing_failed_at=None,
+                    processing_attempts=0,
                 )
                 updated_ids.append(decision_id)
                 result["status"] = "updated"

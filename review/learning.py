@@ -171,8 +171,10 @@ class LearnedScorer:
 
     @classmethod
     def active(cls) -> "LearnedScorer | None":
-        model = DetectorModel.objects.exclude(adopted_kinds=[]).order_by("-version").first()
-        if model is None:
+        # Only the newest model counts: if it was refused, an older one was not re-checked
+        # on the newer labels either, and the heuristic takes over.
+        model = DetectorModel.objects.order_by("-version").first()
+        if model is None or not model.adopted_kinds:
             return None
         estimators = pickle.loads(bytes(model.blob))  # noqa: S301 (written by train() above)
         return cls(model, estimators)

@@ -245,6 +245,7 @@ class Decision(models.Model):
         RATE_LIMIT = "rate_limit", "Rate limited (429)"
         TIMEOUT = "timeout", "Timeout"
         PROVIDER_ERROR = "provider_error", "Provider error (5xx)"
+        CONFIGURATION = "configuration", "Auth or configuration (401/403/404)"
         # Failures that can mean the model was not up to the request.
         CONTEXT_WINDOW = "context_window", "Context window exceeded"
         CONTENT_FILTER = "content_filter", "Content filtered"
@@ -253,7 +254,12 @@ class Decision(models.Model):
         OTHER = "other", "Other"
 
     INFRASTRUCTURE_ERRORS: ClassVar[frozenset[str]] = frozenset(
-        {ErrorType.RATE_LIMIT, ErrorType.TIMEOUT, ErrorType.PROVIDER_ERROR}
+        {
+            ErrorType.RATE_LIMIT,
+            ErrorType.TIMEOUT,
+            ErrorType.PROVIDER_ERROR,
+            ErrorType.CONFIGURATION,
+        }
     )
 
     class CostSource(models.TextChoices):

@@ -6,10 +6,12 @@ killed worker) only delays the work: the periodic sweep finds pending decisions 
 again. Processing is idempotent: detection replaces its own version's output.
 """
 
+import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import OperationalError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -17,6 +19,7 @@ from review import detection
 from review.models import CatalogModel, Decision, DetectorSettings
 
 SWEEP_GRACE = timedelta(minutes=1)
+logger = logging.getLogger(__name__)
 CHUNK = 1000
 
 
@@ -50,10 +53,24 @@ def process_decisions(*, decision_ids: list[int]) -> int:
             detection.detect(decision_ids=ids)
             locked.update(processed_at=timezone.now(), processing_error="")
     except Exception as error:
+        if len(ids) > 1 and not isinstance(error, OperationalError | SoftTimeLimitExceeded):
+            # One bad decision must not fail its neighbours: go through them one at a time.
+            logger.warning(
+                "processing %d decisions failed (%r); retrying one by one", len(ids), error
+            )
+            return sum(_process_alone(pk) for pk in ids)
         if ids:
             _record_failure(ids, error)
         raise
     return len(ids)
+
+
+def _process_alone(decision_id: int) -> int:
+    try:
+        return process_decisions(decision_ids=[decision_id])
+    except Exception:
+        logger.exception("processing decision %s failed", decision_id)
+        return 0
 
 
 def process_in_chunks(decision_ids: list[int]) -> int:

@@ -37,7 +37,7 @@ def text(max_length: int) -> Checker:
             raise FieldError(f"must be a string, got {kind(value)}")
         if len(value) > max_length:
             raise FieldError(f"is {len(value)} characters; the limit is {max_length}")
-        return value
+        return value.replace("\x00", "")
 
     return check
 
@@ -92,9 +92,12 @@ def dollars(value: JSON) -> Decimal:
         amount = Decimal(str(value))
     except InvalidOperation:
         raise FieldError(f"must be a number of dollars, got {value!r}") from None
-    if not amount.is_finite() or amount < 0 or amount >= 10**6:
+    if not amount.is_finite():
+        raise FieldError(f"must be a finite number of dollars, got {value}")
+    amount = amount.quantize(Decimal("0.00000001"))  # checked after rounding: 999999.999999999
+    if amount < 0 or amount >= 10**6:
         raise FieldError(f"must be between 0 and 1,000,000 dollars, got {value}")
-    return amount.quantize(Decimal("0.00000001"))
+    return amount
 
 
 @_described({"type": "boolean"})
@@ -126,6 +129,8 @@ def moment(value: JSON) -> datetime:
         raise FieldError(f"is not an ISO 8601 time: {value[:40]!r}") from None
     if parsed.tzinfo is None:
         raise FieldError("needs a time zone offset, e.g. 2026-11-30T12:00:00Z")
+    if not 1970 <= parsed.year <= 2999:
+        raise FieldError(f"year {parsed.year} is out of range (1970 to 2999)")
     return parsed
 
 
@@ -135,13 +140,24 @@ def names(value: JSON) -> list[str]:
         raise FieldError("must be a list of strings")
     if len(value) > 50:
         raise FieldError(f"has {len(value)} items; the limit is 50")
-    return value
+    return [item.replace("\x00", "")[:200] for item in value]
 
 
 @_described({"type": "object", "description": "free data, stored as given"})
 def mapping(value: JSON) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise FieldError(f"must be an object, got {kind(value)}")
+    return _without_nul(value)
+
+
+def _without_nul(value: Any) -> Any:
+    """PostgreSQL's jsonb cannot hold NUL characters; strip them from keys and strings."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {k.replace("\x00", ""): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
     return value
 
 
@@ -225,8 +241,9 @@ def parse_decision(raw: JSON) -> tuple[dict[str, Any], dict[str, str]]:
     for name in REQUIRED:
         if name not in errors and raw.get(name) in (None, ""):
             errors[name] = "is required"
-    if "event_id" in values and not values["event_id"].strip():
-        errors["event_id"] = "is required"
+    for name in ("event_id", "served_model"):
+        if name in values and not values[name].strip():
+            errors[name] = "is required"
     status = values.get("status") or (Decision.Status.ERROR if values.get("error_type") else None)
     if status == Decision.Status.SUCCESS and values.get("error_type"):
         errors["error_type"] = "is only allowed when status is error"

@@ -8,12 +8,15 @@ prompt, so each built-in pattern has a cheap guard that skips texts it cannot ma
 import re
 from collections.abc import Callable, Iterable
 from functools import cache
+from typing import Any
 
 import phonenumbers
 from django.conf import settings
 
 BUILT_IN: dict[str, str] = {
-    "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
+    # The lookbehind anchors each try at the start of a run: without it a long run of word
+    # characters is rescanned from every position (quadratic time on untrusted text).
+    "email": r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
     # Keys of the usual shapes: provider prefixes, bearer tokens, our own, AWS access key ids.
     "api_key": (
         r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}"
@@ -80,3 +83,14 @@ def _redact_phone_numbers(text: str) -> str:
     for match in reversed(matches):
         text = text[: match.start] + "[PHONE]" + text[match.end :]
     return text
+
+
+def redact_json(value: Any) -> Any:
+    """Every string inside a JSON value, redacted; keys and structure kept."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: redact_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_json(item) for item in value]
+    return value

@@ -15,6 +15,7 @@ from review.models import Decision, Label
 
 _VECTORS = HashingVectorizer(n_features=2**18, ngram_range=(1, 2), alternate_sign=False)
 POOL = 3000  # recent decisions searched: recent traffic is what the router sees now
+COMPARED_CHARACTERS = 4000  # the start of a prompt says what it is; pasted context is noise
 MIN_SIMILARITY = 0.3
 
 
@@ -61,8 +62,8 @@ def similar_for(
         verdicts.setdefault(decision_id, []).append(verdict)
     queries = list(prompts.items())
     similarity = (
-        _VECTORS.transform([text for _, text in queries])
-        @ _VECTORS.transform([row["prompt_text"] for row in pool]).T
+        _VECTORS.transform([text[:COMPARED_CHARACTERS] for _, text in queries])
+        @ _VECTORS.transform([row["prompt_text"][:COMPARED_CHARACTERS] for row in pool]).T
     ).toarray()
     found: dict[int, list[Similar]] = {}
     for position, (decision_id, _) in enumerate(queries):

@@ -19,7 +19,11 @@ def sweep_catalog(model_id: int | None = None) -> dict[str, int]:
 
 
 @shared_task(
-    autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, time_limit=5 * 60
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+    soft_time_limit=4 * 60,
+    time_limit=5 * 60,
 )
 def process_decisions(decision_ids: list[int]) -> int:
     return pipeline.process_decisions(decision_ids=decision_ids)

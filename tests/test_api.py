@@ -324,3 +324,41 @@ def test_the_api_schema_and_its_docs_are_served_without_a_cdn(client, db):
         html = client.get(page).content.decode()
         assert "/static/drf_spectacular_sidecar/" in html
         assert "cdn." not in html and "unpkg" not in html
+
+
+def test_values_out_of_range_are_rejected_not_stored(gateway_client):
+    response = post(
+        gateway_client,
+        [
+            record("year", occurred_at="0001-01-01T00:00:00+00:00"),
+            record("money", cost_usd="999999.999999999"),
+            record("blank", served_model="   "),
+        ],
+    )
+    errors = [r["errors"] for r in response.json()["results"]]
+    assert errors == [
+        {"occurred_at": "year 1 is out of range (1970 to 2999)"},
+        {"cost_usd": "must be between 0 and 1,000,000 dollars, got 999999.999999999"},
+        {"served_model": "is required"},
+    ]
+
+
+def test_nul_characters_and_personal_data_in_metadata_are_cleaned(gateway_client):
+    post(
+        gateway_client,
+        [record(router_cause="kw\x00x", metadata={"user": "jane@example.com", "k\x00": ["a\x00"]})],
+    )
+    decision = Decision.objects.get()
+    assert decision.router_cause == "kwx"
+    assert decision.metadata == {"user": "[EMAIL]", "k": ["a"]}
+
+
+def test_a_litellm_payload_of_an_unexpected_shape_is_rejected_alone(gateway_client):
+    good = {"litellm_call_id": "ok", "startTime": 1796400000.0, "model": "gpt-4o-mini"}
+    odd = {**good, "litellm_call_id": "odd", "metadata": "not an object"}
+    response = post(gateway_client, [good, odd], url="/api/v1/ingest/litellm")
+    assert response.status_code == 207
+    assert response.json()["results"][1]["errors"] == {
+        "record": "could not be read as a LiteLLM StandardLoggingPayload: AttributeError"
+    }
+    assert list(Decision.objects.values_list("event_id", flat=True)) == ["ok"]

@@ -289,3 +289,28 @@ def test_similar_recent_prompts_are_found_and_named_in_the_reasons(make_decision
         "4 of the 4 most similar recent prompts were served by a cheaper tier without a failure"
         in reasons
     )
+
+
+@pytest.mark.parametrize(
+    "infrastructure", ["rate_limit", "timeout", "provider_error", "configuration"]
+)
+def test_an_infrastructure_failure_that_fell_back_is_still_no_misroute(
+    make_decision, infrastructure
+):
+    failed = make_decision(
+        "gpt-4o-mini", prompt_text=HARD, trace_id="t-9", status="error", error_type=infrastructure
+    )
+    make_decision(
+        "claude-sonnet-4-5", prompt_text=HARD, trace_id="t-9", fallback_chain=["gpt-4o-mini"]
+    )
+    detection.detect(decision_ids=[failed.pk])
+    assert flags_of(failed) == {}
+
+
+def test_a_rerun_keeps_a_flags_creation_time(make_decision):
+    decision = make_decision("claude-sonnet-4-5", prompt_text="hi")
+    detection.detect(decision_ids=[decision.pk])
+    first = Flag.objects.get()
+    detection.detect(decision_ids=[decision.pk])
+    again = Flag.objects.get()
+    assert (again.pk, again.created_at) == (first.pk, first.created_at)

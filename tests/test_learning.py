@@ -83,3 +83,11 @@ def test_a_model_no_better_than_the_heuristic_is_refused(make_decision, reviewer
     assert result.model.adopted_kinds == []
     assert "→ refused" in result.message
     assert detection.Detector.current().version == "heuristic-r1"
+
+
+def test_when_the_newest_model_is_refused_the_heuristic_takes_over(labelled):
+    labelled(lambda decision, secret: secret)
+    assert learning.train().model.adopted_kinds == ["overkill"]
+    Label.objects.update(verdict="correct")  # the newer labels teach nothing
+    assert learning.train().model.adopted_kinds == []
+    assert detection.Detector.current().version == "heuristic-r1"

@@ -46,6 +46,11 @@ ERROR_CLASSES = {
     "ContextWindowExceededError": Decision.ErrorType.CONTEXT_WINDOW,
     "ContentPolicyViolationError": Decision.ErrorType.CONTENT_FILTER,
     "BadRequestError": Decision.ErrorType.BAD_REQUEST,
+    "AuthenticationError": Decision.ErrorType.CONFIGURATION,
+    "PermissionDeniedError": Decision.ErrorType.CONFIGURATION,
+    "NotFoundError": Decision.ErrorType.CONFIGURATION,
+    "BudgetExceededError": Decision.ErrorType.CONFIGURATION,
+    "APIError": Decision.ErrorType.PROVIDER_ERROR,
     "UnprocessableEntityError": Decision.ErrorType.BAD_REQUEST,
     "JSONSchemaValidationError": Decision.ErrorType.OUTPUT_INVALID,
 }
@@ -122,6 +127,8 @@ def _error_fields(payload: dict[str, Any]) -> dict[str, Any]:
             error_type = Decision.ErrorType.TIMEOUT
         elif http_status >= 500:
             error_type = Decision.ErrorType.PROVIDER_ERROR
+        elif http_status in (401, 403, 404):
+            error_type = Decision.ErrorType.CONFIGURATION
         elif http_status >= 400:
             error_type = Decision.ErrorType.BAD_REQUEST
     return {
@@ -166,7 +173,6 @@ def _kept_metadata(
         "model_id": payload.get("model_id"),
         "cache_hit": payload.get("cache_hit"),
         "request_tags": payload.get("request_tags") or None,
-        "end_user": payload.get("end_user"),
         "session_id": payload.get("session_id"),
         "attempted_fallbacks": _count(headers.get("x-litellm-attempted-fallbacks")),
         "routing_decision": metadata.get("routing_decision"),
@@ -186,4 +192,8 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-LITELLM = Source(to_record=to_record, source_field=lambda name: SOURCE_FIELDS.get(name, name))
+LITELLM = Source(
+    to_record=to_record,
+    source_field=lambda name: SOURCE_FIELDS.get(name, name),
+    name="a LiteLLM StandardLoggingPayload",
+)

@@ -164,9 +164,9 @@ def _json_value(value: dict[str, Any]) -> Any:
     if "stringValue" in value or "string_value" in value:
         return _get(value, "stringValue")
     if "intValue" in value or "int_value" in value:
-        return int(_get(value, "intValue"))
+        return _number(_get(value, "intValue"), int)
     if "doubleValue" in value or "double_value" in value:
-        return float(_get(value, "doubleValue"))
+        return _number(_get(value, "doubleValue"), float)
     if "boolValue" in value or "bool_value" in value:
         return bool(_get(value, "boolValue"))
     if "arrayValue" in value or "array_value" in value:
@@ -174,8 +174,19 @@ def _json_value(value: dict[str, Any]) -> Any:
     if "kvlistValue" in value or "kvlist_value" in value:
         return _json_attributes(_get(_get(value, "kvlistValue"), "values"))
     if "bytesValue" in value or "bytes_value" in value:
-        return base64.b64decode(_get(value, "bytesValue")).hex()
+        try:
+            return base64.b64decode(_get(value, "bytesValue"), validate=True).hex()
+        except (ValueError, TypeError):
+            return None
     return None
+
+
+def _number(value: Any, kind: type[int] | type[float]) -> int | float | None:
+    """A number as OTLP/JSON writes it (int64 as a string); None when it is not one."""
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _nanos(value: Any) -> int:
@@ -258,16 +269,23 @@ def _error_fields(span: Span) -> dict[str, Any]:
     http_status = (
         status if isinstance(status, int) else (int(error_type) if error_type.isdigit() else None)
     )
-    lowered = error_type.lower()
-    if http_status == 429 or "ratelimit" in lowered.replace("_", "").replace(" ", ""):
+    lowered = error_type.lower().replace("_", "").replace(" ", "")
+    if http_status == 429 or "ratelimit" in lowered:
         kind = Decision.ErrorType.RATE_LIMIT
     elif "timeout" in lowered or http_status in (408, 504):
         kind = Decision.ErrorType.TIMEOUT
-    elif (http_status is not None and http_status >= 500) or "unavailable" in lowered:
+    elif (http_status is not None and http_status >= 500) or any(
+        word in lowered
+        for word in ("unavailable", "internalserver", "connection", "overloaded", "apierror")
+    ):
         kind = Decision.ErrorType.PROVIDER_ERROR
+    elif http_status in (401, 403, 404) or any(
+        word in lowered for word in ("authentication", "permission", "notfound")
+    ):
+        kind = Decision.ErrorType.CONFIGURATION
     elif "context" in lowered:
         kind = Decision.ErrorType.CONTEXT_WINDOW
-    elif "content_filter" in lowered or "contentfilter" in lowered:
+    elif "contentfilter" in lowered or "contentpolicy" in lowered:
         kind = Decision.ErrorType.CONTENT_FILTER
     elif http_status is not None and http_status >= 400:
         kind = Decision.ErrorType.BAD_REQUEST

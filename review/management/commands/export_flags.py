@@ -11,9 +11,10 @@ from review.models import Assessment, Flag, FlagKind
 
 class Command(BaseCommand):
     help = (
-        "Print flags as JSON lines {event_id, kind, confidence, dollars, detector_version, "
-        "reasons}. With --all, one line per assessed decision and flag kind, with its score and "
-        "flagged true or false, so a ranking can be evaluated elsewhere."
+        "Print the current detector version's flags as JSON lines {event_id, kind, confidence, "
+        "dollars, detector_version, reasons}. With --all, one line per assessed decision and "
+        "flag kind, with its score and flagged true or false, so a ranking can be evaluated "
+        "elsewhere."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -24,7 +25,12 @@ class Command(BaseCommand):
         if options["all"]:
             self._all(options["since"])
             return
-        flags = Flag.objects.select_related("decision").order_by("decision__occurred_at", "pk")
+        # The current detector's flags: earlier versions' stay stored but would repeat them.
+        flags = (
+            Flag.objects.filter(detector_version=Detector.current().version)
+            .select_related("decision")
+            .order_by("decision__occurred_at", "pk")
+        )
         if options["since"]:
             flags = flags.filter(decision__occurred_at__gte=options["since"])
         for flag in flags.iterator(chunk_size=2000):

@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
 
 from review import detection
 from review.management.arguments import moment
@@ -26,9 +27,11 @@ class Command(BaseCommand):
         ids = list(decisions.order_by("pk").values_list("pk", flat=True))
         flagged = 0
         for start in range(0, len(ids), options["chunk"]):
-            outcomes = detection.detect(
-                decision_ids=ids[start : start + options["chunk"]], detector=detector
-            )
+            chunk = ids[start : start + options["chunk"]]
+            with transaction.atomic():
+                # Waits for a worker processing the same decisions, rather than racing it.
+                list(Decision.objects.filter(pk__in=chunk).select_for_update().values_list("pk"))
+                outcomes = detection.detect(decision_ids=chunk, detector=detector)
             flagged += sum(len(outcome.flags) for outcome in outcomes)
         self.stdout.write(
             f"Re-scored {len(ids)} decisions with {detector.version}: {flagged} flags."
