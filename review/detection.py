@@ -243,7 +243,9 @@ def assess(
         heuristic = _sigmoid(12 * (served_tier.floor - difficulty))
         score = learned.get(FlagKind.OVERKILL, heuristic)
         assessment.overkill_score = round(score, 4)
-        rule_holds = served > needed or FlagKind.OVERKILL in learned
+        # A call that cost nothing (a cache hit, a free model) wasted nothing to review.
+        free = row["cost_usd"] is not None and row["cost_usd"] == 0
+        rule_holds = not free and (served > needed or FlagKind.OVERKILL in learned)
         if rule_holds and score >= detector.settings.min_confidence:
             target = detector.tiers[min(needed, served - 1)]
             cheaper = target.cost(tokens_in, tokens_out)

@@ -314,3 +314,10 @@ def test_a_rerun_keeps_a_flags_creation_time(make_decision):
     detection.detect(decision_ids=[decision.pk])
     again = Flag.objects.get()
     assert (again.pk, again.created_at) == (first.pk, first.created_at)
+
+
+def test_a_call_that_cost_nothing_is_not_flagged_overkill(make_decision):
+    cached = make_decision("claude-sonnet-4-5", prompt_text="hi", cost_usd=Decimal(0))
+    detection.detect(decision_ids=[cached.pk])
+    assert flags_of(cached) == {}
+    assert Assessment.objects.get(decision=cached).overkill_score > 0.9  # still ranked
