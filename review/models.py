@@ -599,3 +599,59 @@ class DetectorModel(models.Model):
     def __str__(self) -> str:
         adopted = ", ".join(self.adopted_kinds) or "not adopted"
         return f"learned model v{self.version} ({adopted})"
+
+
+class ReviewRound(models.Model):
+    """The ops team's review of one ISO week of traffic, opened on the Monday after it."""
+
+    week_start = models.DateField(unique=True, help_text="The Monday of the week reviewed.")
+    opened_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    size = models.PositiveIntegerField(default=100, help_text="Flagged decisions queued.")
+    per_kind_cap = models.PositiveIntegerField(default=60, help_text="At most this many per kind.")
+    sample_size = models.PositiveIntegerField(
+        default=20, help_text="Unflagged decisions queued at random, to estimate what is missed."
+    )
+    labels_per_item = models.PositiveSmallIntegerField(
+        default=1, choices=[(1, "one reviewer"), (2, "two reviewers")]
+    )
+    lock_minutes = models.PositiveSmallIntegerField(default=15)
+
+    class Meta:
+        ordering = ["-week_start"]
+
+    def __str__(self) -> str:
+        year, week, _ = self.week_start.isocalendar()
+        return f"{year}-W{week:02d}"
+
+
+class QueueItem(models.Model):
+    """A decision in a round: why it is there, how urgent, and who holds it right now."""
+
+    class Source(models.TextChoices):
+        FLAG = "flag", "Flagged"
+        SAMPLE = "sample", "Random sample"
+
+    round = models.ForeignKey(ReviewRound, on_delete=models.CASCADE, related_name="items")
+    decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="queue_items")
+    flag = models.ForeignKey(Flag, null=True, blank=True, on_delete=models.SET_NULL)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    priority = models.FloatField(default=0)
+    position = models.PositiveIntegerField()
+    locked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["round", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["round", "decision"], name="queue_item_once_per_round"),
+        ]
+        indexes = [
+            # A reviewer's next item: the round's items in order.
+            models.Index(fields=["round", "position"], name="queue_item_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.round} #{self.position}"

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from review import catalog, learning, pipeline
+from review import catalog, learning, pipeline, rounds
 
 SWEEP_CHUNK = 1000
 
@@ -41,3 +41,9 @@ def sweep_pending_decisions(limit: int = 50_000) -> int:
 @shared_task(time_limit=30 * 60, soft_time_limit=29 * 60)
 def train_detector() -> str:
     return learning.train().message
+
+
+@shared_task(time_limit=10 * 60, soft_time_limit=9 * 60)
+def open_weekly_round() -> str:
+    review_round, created = rounds.open_round()
+    return f"{'opened' if created else 'already open'} {review_round}"

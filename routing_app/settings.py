@@ -139,6 +139,12 @@ CELERY_BEAT_SCHEDULE = {
     # Labels arrive through the week; a nightly model sees them all by the next morning. It is
     # adopted only where it beats the heuristic on held-out labels (and skipped below the
     # detector settings' minimum number of labels).
+    # The weekly ritual: Monday morning, last week's round is ready for the team.
+    "open-weekly-round": {
+        "task": "review.tasks.open_weekly_round",
+        "schedule": crontab(minute=0, hour=6, day_of_week=1),
+        "options": {"expires": 6 * 60 * 60},
+    },
     "train-detector": {
         "task": "review.tasks.train_detector",
         "schedule": crontab(minute=30, hour=3),

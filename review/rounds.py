@@ -1,0 +1,162 @@
+"""Weekly review rounds: which decisions reviewers see, in what order, and who holds which.
+
+A round covers one ISO week of traffic. It is filled with the current detector's flags of that
+week by priority (confidence × dollars at stake), at most ``per_kind_cap`` of each kind, plus a
+random sample of unflagged decisions so the miss rate can be estimated. A decision that has a
+label or sits in an earlier round is never queued again.
+"""
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from sklearn.metrics import cohen_kappa_score
+
+from review.detection import Detector
+from review.models import Decision, Flag, FlagKind, Label, QueueItem, ReviewRound
+
+
+def week_start_of(moment: date) -> date:
+    return moment - timedelta(days=moment.weekday())
+
+
+def open_round(
+    *, week_start: date | None = None, now: datetime | None = None, **options: Any
+) -> tuple[ReviewRound, bool]:
+    """The round for a week (by default the week before ``now``), created and filled if new.
+    Returns the round and whether it was created."""
+    now = now or timezone.now()
+    week_start = week_start_of(week_start or (now.date() - timedelta(days=7)))
+    try:
+        with transaction.atomic():
+            review_round = ReviewRound.objects.create(week_start=week_start, **options)
+            fill(review_round)
+    except IntegrityError:  # opened already, by hand or by the scheduler
+        return ReviewRound.objects.get(week_start=week_start), False
+    return review_round, True
+
+
+def _week_bounds(review_round: ReviewRound) -> tuple[datetime, datetime]:
+    start = datetime.combine(review_round.week_start, datetime.min.time(), tzinfo=UTC)
+    return start, start + timedelta(days=7)
+
+
+def fill(review_round: ReviewRound) -> int:
+    """Queue the week's top flags and the random sample. Returns how many items were queued."""
+    start, end = _week_bounds(review_round)
+    eligible = (
+        Decision.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+        .exclude(labels__isnull=False)
+        .exclude(queue_items__isnull=False)
+    )
+    version = Detector.current().version
+    flags = list(
+        Flag.objects.filter(decision__in=eligible, detector_version=version).values(
+            "pk", "decision_id", "kind", "confidence", "dollars"
+        )
+    )
+    flags.sort(key=lambda f: (-f["confidence"] * float(f["dollars"]), f["pk"]))
+    chosen: list[Any] = []
+    per_kind = dict.fromkeys(FlagKind.values, 0)
+    seen: set[int] = set()
+    for flag in flags:
+        if len(chosen) >= review_round.size:
+            break
+        if per_kind[flag["kind"]] >= review_round.per_kind_cap or flag["decision_id"] in seen:
+            continue
+        per_kind[flag["kind"]] += 1
+        seen.add(flag["decision_id"])
+        chosen.append(flag)
+    items = [
+        QueueItem(
+            round=review_round,
+            decision_id=f["decision_id"],
+            flag_id=f["pk"],
+            source=QueueItem.Source.FLAG,
+            priority=f["confidence"] * float(f["dollars"]),
+            position=position,
+        )
+        for position, f in enumerate(chosen)
+    ]
+    unflagged = list(
+        eligible.exclude(flags__detector_version=version)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    sample = random.Random(review_round.pk).sample(
+        unflagged, min(review_round.sample_size, len(unflagged))
+    )
+    # Sampled items are interleaved at random so reviewers cannot tell them from flags.
+    rng = random.Random(-review_round.pk)
+    for decision_id in sample:
+        items.insert(
+            rng.randint(0, len(items)),
+            QueueItem(round=review_round, decision_id=decision_id, source=QueueItem.Source.SAMPLE),
+        )
+    for position, item in enumerate(items):
+        item.position = position
+    QueueItem.objects.bulk_create(items)
+    return len(items)
+
+
+def next_item(
+    *, review_round: ReviewRound, reviewer: User, now: datetime | None = None
+) -> QueueItem | None:
+    """The reviewer's next item, locked to them: one they hold already, or the first that still
+    needs a label, that they have not labelled, and that nobody else holds."""
+    now = now or timezone.now()
+    candidates = (
+        QueueItem.objects.filter(round=review_round)
+        .annotate(labels_given=Count("decision__labels", distinct=True))
+        .filter(labels_given__lt=review_round.labels_per_item)
+        .exclude(decision__labels__reviewer=reviewer)
+        .filter(Q(locked_by__isnull=True) | Q(locked_until__lt=now) | Q(locked_by=reviewer))
+        .order_by("-locked_by", "position")  # what they already hold comes first
+    )
+    until = now + timedelta(minutes=review_round.lock_minutes)
+    for item in candidates[:20]:
+        # Claimed with a conditional update: if someone else took it meanwhile, try the next.
+        claimed = (
+            QueueItem.objects.filter(pk=item.pk)
+            .filter(Q(locked_by__isnull=True) | Q(locked_until__lt=now) | Q(locked_by=reviewer))
+            .update(locked_by=reviewer, locked_until=until)
+        )
+        if claimed:
+            item.refresh_from_db()
+            return item
+    return None
+
+
+def release(item: QueueItem) -> None:
+    QueueItem.objects.filter(pk=item.pk).update(locked_by=None, locked_until=None)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    items: int
+    kappa: float | None
+
+
+def agreement(review_round: ReviewRound) -> Agreement:
+    """Cohen's kappa between the first two verdicts on each doubly-labelled item."""
+    pairs = []
+    decision_ids = review_round.items.values_list("decision_id", flat=True)
+    by_decision: dict[int, list[str]] = {}
+    for decision_id, verdict in (
+        Label.objects.filter(decision_id__in=decision_ids)
+        .order_by("decision_id", "created_at", "pk")
+        .values_list("decision_id", "verdict")
+    ):
+        by_decision.setdefault(decision_id, []).append(verdict)
+    pairs = [verdicts[:2] for verdicts in by_decision.values() if len(verdicts) >= 2]
+    if not pairs:
+        return Agreement(items=0, kappa=None)
+    first, second = zip(*pairs, strict=True)
+    if len(set(first) | set(second)) == 1:
+        return Agreement(items=len(pairs), kappa=1.0)  # everyone agreed on the one verdict used
+    return Agreement(items=len(pairs), kappa=round(float(cohen_kappa_score(first, second)), 3))
