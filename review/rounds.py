@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Case, Count, Q, When
 from django.utils import timezone
 from sklearn.metrics import cohen_kappa_score
 
@@ -116,7 +116,8 @@ def next_item(
         .filter(labels_given__lt=review_round.labels_per_item)
         .exclude(decision__labels__reviewer=reviewer)
         .filter(Q(locked_by__isnull=True) | Q(locked_until__lt=now) | Q(locked_by=reviewer))
-        .order_by("-locked_by", "position")  # what they already hold comes first
+        # What they already hold comes first, then the round's order.
+        .order_by(Case(When(locked_by=reviewer, then=0), default=1), "position")
     )
     until = now + timedelta(minutes=review_round.lock_minutes)
     for item in candidates[:20]:

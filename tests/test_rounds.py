@@ -103,6 +103,17 @@ def test_two_reviewers_never_hold_the_same_item_and_locks_expire(flagged, review
     assert taken_over is not None and taken_over.locked_by.username == "max"
 
 
+def test_a_reviewer_gets_the_item_they_hold_before_a_new_one(flagged, reviewer):
+    flagged(confidence=0.9), flagged(confidence=0.5), flagged(confidence=0.1)
+    review_round, _ = rounds.open_round(week_start=WEEK, sample_size=0)
+    second = review_round.items.get(position=1)
+    QueueItem.objects.filter(pk=second.pk).update(
+        locked_by=reviewer, locked_until=datetime(2030, 1, 1, tzinfo=UTC)
+    )
+    assert rounds.next_item(review_round=review_round, reviewer=reviewer) == second
+    assert QueueItem.objects.filter(locked_by=reviewer).count() == 1
+
+
 def test_with_two_labels_per_item_each_reviewer_labels_once(flagged, reviewer):
     decision = flagged()
     otto = User.objects.create_user("otto")
