@@ -4,60 +4,44 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_ingestion_benchmark_runs_and_prints_its_figures():
-    result = subprocess.run(
-        [
-            sys.executable,
+@pytest.mark.parametrize(
+    ("script", "arguments", "figures"),
+    [
+        (
             "bench/ingest.py",
-            "--records",
-            "2000",
-            "--baseline-records",
-            "500",
-            "--database",
-            "routing_review_bench_ci",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    for figure in (
-        "API (COPY through a temp table)",
-        "raw COPY, same table",
-        "plain DRF ModelSerializer",
-        "API / raw COPY",
-        "API / plain DRF",
-    ):
-        assert figure in result.stdout
-
-
-def test_the_detection_benchmark_runs_and_prints_its_figures():
-    result = subprocess.run(
-        [
-            sys.executable,
+            ["--records", "2000", "--baseline-records", "500"],
+            [
+                "API (COPY through a temp table)",
+                "raw COPY, same table",
+                "plain DRF ModelSerializer",
+                "API / raw COPY",
+                "API / plain DRF",
+            ],
+        ),
+        (
             "bench/detect.py",
-            "--decisions",
-            "3000",
-            "--scored",
-            "1000",
-            "--batches",
-            "2",
-            "--database",
-            "routing_review_bench_ci",
-        ],
+            ["--decisions", "3000", "--scored", "1000", "--batches", "2"],
+            [
+                "through feature scoring and rules",
+                "processed end to end",
+                "ingestion to flags, one worker",
+            ],
+        ),
+    ],
+)
+def test_the_benchmark_runs_and_prints_its_figures(script, arguments, figures):
+    result = subprocess.run(
+        [sys.executable, script, *arguments, "--database", "routing_review_bench_ci"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    for figure in (
-        "through feature scoring and rules",
-        "processed end to end",
-        "ingestion to flags, one worker",
-    ):
+    for figure in figures:
         assert figure in result.stdout
