@@ -24,6 +24,7 @@ from review.models import (
     Label,
     ModelAlias,
     Tier,
+    UserToken,
 )
 
 
@@ -283,3 +284,32 @@ class FlagAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(UserToken)
+class UserTokenAdmin(admin.ModelAdmin):
+    """Personal access tokens are issued with ``manage.py create_user_token`` (shown once); here
+    they are listed and revoked. The secret's hash is never shown."""
+
+    list_display = ("__str__", "user", "name", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    list_select_related = ("user",)
+    search_fields = ("=prefix", "user__username")
+    fields = ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    # Only the name may change; a revoked token stays revoked.
+    readonly_fields = ("user", "prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: the row keeps who had access, and until when
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[UserToken]) -> None:
+        tokens = list(queryset.filter(revoked_at__isnull=True))
+        for token in tokens:
+            token.revoke()
+            self.log_change(request, token, "Revoked.")
+        self.message_user(request, f"Revoked {len(tokens)} token(s).", messages.SUCCESS)

@@ -1,6 +1,6 @@
 from django import forms
 
-from review.models import Scope
+from review.models import ReviewRound, Scope, Tier, Verdict
 
 
 class IssueKeyForm(forms.Form):
@@ -14,3 +14,32 @@ class IssueKeyForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         initial=[Scope.INGEST],
     )
+
+
+class LabelForm(forms.Form):
+    verdict = forms.ChoiceField(choices=Verdict.choices, widget=forms.RadioSelect)
+    right_tier = forms.ModelChoiceField(
+        queryset=Tier.objects.all(),
+        to_field_name="name",
+        required=False,
+        empty_label="suggested by the verdict",
+        help_text="Left blank: one tier down for cheaper, one up for stronger, the served tier "
+        "for correct.",
+    )
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000
+    )
+
+
+class OpenRoundForm(forms.ModelForm):
+    class Meta:
+        model = ReviewRound
+        fields = [
+            "week_start",
+            "size",
+            "per_kind_cap",
+            "sample_size",
+            "labels_per_item",
+            "lock_minutes",
+        ]
+        widgets = {"week_start": forms.DateInput(attrs={"type": "date"})}

@@ -1,13 +1,16 @@
-"""Reviewer labels brought in from elsewhere: validated whole, stored whole or not at all."""
+"""Reviewer labels: given on the review page or through the API, or brought in from elsewhere;
+every one given or changed leaves a row in the audit trail."""
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Count, F
 
-from review.models import Decision, Label, Tier, Verdict
+from review.models import Decision, Label, LabelEvent, QueueItem, Tier, Verdict
 
 LINE_FIELDS = {"event_id", "verdict", "right_tier", "reviewer", "note", "gateway"}
 
@@ -54,18 +57,71 @@ def import_labels(lines: list[str]) -> ImportReport:
                 reviewer.set_unusable_password()
                 reviewer.save(update_fields=["password"])
                 report.new_reviewers.append(reviewer.get_username())
-            _, created = Label.objects.update_or_create(
+            _, created = record_label(
                 decision=decisions[number],
                 reviewer=reviewer,
-                defaults={
-                    "verdict": entry["verdict"],
-                    "right_tier": tiers.get(entry.get("right_tier") or ""),
-                    "note": entry.get("note") or "",
-                },
+                verdict=entry["verdict"],
+                right_tier=tiers.get(entry.get("right_tier") or ""),
+                note=entry.get("note") or "",
+                source=LabelEvent.Source.IMPORT,
             )
             report.created += int(created)
             report.updated += int(not created)
     return report
+
+
+def record_label(
+    *,
+    decision: Decision,
+    reviewer: Any,
+    verdict: str,
+    right_tier: Tier | None,
+    note: str,
+    source: str,
+) -> tuple[Label, bool]:
+    """Give or change ``reviewer``'s label on ``decision``, and write the audit row.
+    Returns the label and whether it is new. Saving the same label again writes nothing."""
+    with transaction.atomic():
+        # The row lock makes two quick saves of the same label (a double submit) audit in order.
+        label = (
+            Label.objects.select_for_update().filter(decision=decision, reviewer=reviewer).first()
+        )
+        if label is None:
+            label = Label.objects.create(
+                decision=decision,
+                reviewer=reviewer,
+                verdict=verdict,
+                right_tier=right_tier,
+                note=note,
+            )
+            _audit(label, LabelEvent.Action.CREATED, source, previous=None)
+            return label, True
+        previous = {
+            "verdict": label.verdict,
+            "right_tier": label.right_tier.name if label.right_tier else None,
+            "note": label.note,
+        }
+        current = {"verdict": verdict, "right_tier": right_tier.name if right_tier else None}
+        if previous == {**current, "note": note}:
+            return label, False
+        label.verdict, label.right_tier, label.note = verdict, right_tier, note
+        label.save(update_fields=["verdict", "right_tier", "note", "updated_at"])
+        _audit(label, LabelEvent.Action.CHANGED, source, previous=previous)
+        return label, False
+
+
+def _audit(label: Label, action: str, source: str, *, previous: dict[str, Any] | None) -> None:
+    LabelEvent.objects.create(
+        label=label,
+        decision_id=label.decision_id,
+        reviewer_id=label.reviewer_id,
+        action=action,
+        source=source,
+        verdict=label.verdict,
+        right_tier=label.right_tier,
+        note=label.note,
+        previous=previous,
+    )
 
 
 def _check_entry(entry: Any, tiers: dict[str, Tier]) -> str | None:
@@ -110,3 +166,56 @@ def _decisions_for(
         else:
             found[number] = candidates[0]
     return found
+
+
+@dataclass(frozen=True)
+class VisibleLabels:
+    labels: list[Label]
+    # True when other reviewers' labels were held back from this user (blind labelling).
+    hidden: bool
+
+
+def blind_decision_ids(decision_ids: Iterable[int]) -> set[int]:
+    """Of these decisions, those whose labels are given blind: they sit in an open round that
+    wants two labels per item, and have fewer labels than that so far."""
+    return set(
+        QueueItem.objects.filter(
+            decision_id__in=list(decision_ids),
+            round__closed_at__isnull=True,
+            round__labels_per_item__gt=1,
+        )
+        .annotate(labels_given=Count("decision__labels", distinct=True))
+        .filter(labels_given__lt=F("round__labels_per_item"))
+        .values_list("decision_id", flat=True)
+    )
+
+
+def visible_labels(
+    decision: Decision, user: Any, *, blind_ids: set[int] | None = None
+) -> VisibleLabels:
+    """The labels on ``decision`` that ``user`` may see. Everyone sees their own label. A user
+    who may label and has not labelled a decision under blind labelling (see
+    ``blind_decision_ids``) sees nobody else's: a reviewer never sees the other reviewer's label
+    before giving theirs. ``hidden`` is set whether or not anyone has labelled yet, so it does
+    not give away that someone has. Pass ``blind_ids`` when showing many decisions, to ask the
+    database once."""
+    labels = list(decision.labels.all())
+    own = [label for label in labels if label.reviewer_id == user.pk]
+    if own or not user.has_perm("review.add_label"):
+        return VisibleLabels(labels=labels, hidden=False)
+    blind = blind_ids if blind_ids is not None else blind_decision_ids([decision.pk])
+    if decision.pk in blind:
+        return VisibleLabels(labels=[], hidden=True)
+    return VisibleLabels(labels=labels, hidden=False)
+
+
+def blind_to(user: Any) -> set[int]:
+    """Decisions whose other labels ``user`` may not see yet, anywhere (audit trail, similar
+    prompts): blind decisions of open rounds that the user may label and has not."""
+    if not user.has_perm("review.add_label"):
+        return set()
+    waiting = QueueItem.objects.filter(
+        round__closed_at__isnull=True, round__labels_per_item__gt=1
+    ).values_list("decision_id", flat=True)
+    labelled = Label.objects.filter(reviewer=user).values_list("decision_id", flat=True)
+    return blind_decision_ids(waiting) - set(labelled)

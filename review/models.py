@@ -432,6 +432,46 @@ class Label(models.Model):
         return f"{self.verdict} on {self.decision_id} by {self.reviewer_id}"
 
 
+class LabelEvent(models.Model):
+    """The audit trail: one row per label given or changed, with what it said before."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Labelled"
+        CHANGED = "changed", "Changed"
+
+    class Source(models.TextChoices):
+        REVIEW = "review", "Review page"
+        API = "api", "API"
+        IMPORT = "import", "Import"
+
+    label = models.ForeignKey(Label, null=True, on_delete=models.SET_NULL, related_name="events")
+    decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="label_events")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="label_events"
+    )
+    action = models.CharField(max_length=10, choices=Action.choices)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    verdict = models.CharField(max_length=20, choices=Verdict.choices)
+    right_tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    # What the label said before a change: {"verdict", "right_tier", "note"}; null on creation.
+    previous = models.JSONField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            # The audit page, newest first, and one decision's history on its case page.
+            models.Index(fields=["at", "id"], name="label_event_time"),
+            models.Index(fields=["decision", "at"], name="label_event_decision"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.verdict} on {self.decision_id} by {self.reviewer_id}"
+
+
 class DemoTruth(models.Model):
     """What the demo generator knows about its own decisions, kept apart from the decision so
     detection cannot read it. For measuring detection only."""
@@ -573,6 +613,10 @@ class Flag(models.Model):
         indexes = [
             # The weekly round's pick: flags of a kind by priority, and flags per week by kind.
             models.Index(fields=["kind", "created_at"], name="flag_kind_time"),
+            # The explorer sorted by confidence: the current version's flags, most confident first.
+            models.Index(
+                fields=["detector_version", "confidence", "decision"], name="flag_confidence"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -655,3 +699,67 @@ class QueueItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.round} #{self.position}"
+
+
+class UserToken(models.Model):
+    """A person's access token for the read/label API, with that person's permissions. Only its
+    prefix and a hash of its secret are stored.
+
+    The full token reads ``rru_<prefix>_<secret>`` and is shown once, when issued. Gateway keys
+    (``rr_…``) are a different credential and never stand in for a person.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=KEY_PREFIX_LENGTH, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "personal access token"
+
+    def __str__(self) -> str:
+        return f"rru_{self.prefix}_…"
+
+    @classmethod
+    def issue(cls, *, user: "AbstractBaseUser", name: str = "") -> tuple["UserToken", str]:
+        """Create a token for ``user`` and return it with its plaintext, which is never stored."""
+        secret = secrets.token_urlsafe(32)
+        for attempt in range(3):
+            prefix = secrets.token_hex(KEY_PREFIX_LENGTH // 2)
+            try:
+                # As for gateway keys: a rare prefix collision is settled by a fresh prefix.
+                with transaction.atomic():
+                    token = cls.objects.create(
+                        user=user, name=name, prefix=prefix, secret_hash=hash_secret(secret)
+                    )
+                return token, f"rru_{prefix}_{secret}"
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def authenticate(cls, presented: str) -> "UserToken | None":
+        """The live token matching ``presented``; None if unknown, malformed or revoked."""
+        parts = presented.split("_", 2)
+        if len(parts) != 3 or parts[0] != "rru" or len(parts[1]) != KEY_PREFIX_LENGTH:
+            return None
+        token = (
+            cls.objects.select_related("user")
+            .filter(prefix=parts[1], revoked_at__isnull=True)
+            .first()
+        )
+        if token is None or not hmac.compare_digest(token.secret_hash, hash_secret(parts[2])):
+            return None
+        return token
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])

@@ -23,7 +23,15 @@ VIEW = [
 PERMISSIONS: dict[str, list[str]] = {
     VIEWER: VIEW,
     REVIEWER: [*VIEW, "add_label", "change_label"],
-    POLICY_OWNER: [*VIEW, "add_label", "change_label", "change_detectorsettings"],
+    POLICY_OWNER: [
+        *VIEW,
+        "add_label",
+        "change_label",
+        "change_detectorsettings",
+        # Opening a round by hand, and changing its settings.
+        "add_reviewround",
+        "change_reviewround",
+    ],
 }
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, Q, When
+from django.db.models import Case, Count, Max, OuterRef, Q, Subquery, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from sklearn.metrics import cohen_kappa_score
 
@@ -105,11 +106,17 @@ def fill(review_round: ReviewRound) -> int:
 
 
 def next_item(
-    *, review_round: ReviewRound, reviewer: User, now: datetime | None = None
+    *,
+    review_round: ReviewRound,
+    reviewer: User,
+    now: datetime | None = None,
+    after_position: int | None = None,
 ) -> QueueItem | None:
     """The reviewer's next item, locked to them: one they hold already, or the first that still
-    needs a label, that they have not labelled, and that nobody else holds."""
+    needs a label, that they have not labelled, and that nobody else holds. With
+    ``after_position`` (skipping an item) the search starts after it and wraps around."""
     now = now or timezone.now()
+    after = -1 if after_position is None else after_position
     candidates = (
         QueueItem.objects.filter(round=review_round)
         .annotate(labels_given=Count("decision__labels", distinct=True))
@@ -117,7 +124,11 @@ def next_item(
         .exclude(decision__labels__reviewer=reviewer)
         .filter(Q(locked_by__isnull=True) | Q(locked_until__lt=now) | Q(locked_by=reviewer))
         # What they already hold comes first, then the round's order.
-        .order_by(Case(When(locked_by=reviewer, then=0), default=1), "position")
+        .order_by(
+            Case(When(locked_by=reviewer, then=0), default=1),
+            Case(When(position__gt=after, then=0), default=1),
+            "position",
+        )
     )
     until = now + timedelta(minutes=review_round.lock_minutes)
     for item in candidates[:20]:
@@ -133,8 +144,129 @@ def next_item(
     return None
 
 
-def release(item: QueueItem) -> None:
-    QueueItem.objects.filter(pk=item.pk).update(locked_by=None, locked_until=None)
+def release(item: QueueItem, *, reviewer: User | None = None) -> None:
+    """Free the item; with ``reviewer``, only if they are the one holding it."""
+    held = QueueItem.objects.filter(pk=item.pk)
+    if reviewer is not None:
+        held = held.filter(locked_by=reviewer)
+    held.update(locked_by=None, locked_until=None)
+
+
+def previous_item(
+    *, review_round: ReviewRound, reviewer: User, current: QueueItem | None = None
+) -> QueueItem | None:
+    """The item the reviewer labelled before ``current`` in this round (their latest label if
+    ``current`` has none of theirs), to go back and change it."""
+    labelled = (
+        Label.objects.filter(reviewer=reviewer, decision__queue_items__round=review_round)
+        .order_by("-created_at", "-pk")
+        .values_list("decision_id", "created_at", "pk")
+    )
+    if current is not None:
+        mine = Label.objects.filter(reviewer=reviewer, decision_id=current.decision_id).first()
+        if mine is not None:
+            labelled = labelled.filter(
+                Q(created_at__lt=mine.created_at) | Q(created_at=mine.created_at, pk__lt=mine.pk)
+            )
+    found = labelled.first()
+    if found is None:
+        return None
+    return QueueItem.objects.filter(round=review_round, decision_id=found[0]).first()
+
+
+def can_label(item: QueueItem, reviewer: User, *, now: datetime | None = None) -> bool:
+    """Whether the reviewer may label this item now: they hold it, nobody does, or they are
+    changing their own earlier label."""
+    now = now or timezone.now()
+    if item.locked_by_id in (None, reviewer.pk) or (
+        item.locked_until is not None and item.locked_until < now
+    ):
+        return True
+    return Label.objects.filter(decision_id=item.decision_id, reviewer=reviewer).exists()
+
+
+@dataclass(frozen=True)
+class ReviewerProgress:
+    reviewer: str
+    labelled: int
+    verdicts: dict[str, int]
+    holding: int
+    last_label_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Progress:
+    items: int
+    done: int
+    held: int
+    flagged: int
+    sampled: int
+    reviewers: list[ReviewerProgress]
+    agreement: "Agreement"
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.items) if self.items else 0
+
+
+def progress(review_round: ReviewRound, *, now: datetime | None = None) -> Progress:
+    """How far the round is: items done (labelled by as many reviewers as the round asks),
+    held right now, and each reviewer's share."""
+    now = now or timezone.now()
+    labels_given = (
+        Label.objects.filter(decision=OuterRef("decision"))
+        .values("decision")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    items = review_round.items.annotate(labels_given=Coalesce(Subquery(labels_given), 0))
+    counts = items.aggregate(
+        items=Count("pk"),
+        done=Count("pk", filter=Q(labels_given__gte=review_round.labels_per_item)),
+        held=Count("pk", filter=Q(locked_by__isnull=False, locked_until__gte=now)),
+        flagged=Count("pk", filter=Q(source=QueueItem.Source.FLAG)),
+    )
+    holding = dict(
+        review_round.items.filter(locked_by__isnull=False, locked_until__gte=now)
+        .values("locked_by__username")
+        .annotate(n=Count("pk"))
+        .values_list("locked_by__username", "n")
+    )
+    per_reviewer: dict[str, dict[str, Any]] = {}
+    for username, verdict, n, last in (
+        Label.objects.filter(decision__queue_items__round=review_round)
+        .values("reviewer__username", "verdict")
+        .annotate(n=Count("pk"), last=Max("created_at"))
+        .values_list("reviewer__username", "verdict", "n", "last")
+        .order_by("reviewer__username")
+    ):
+        entry = per_reviewer.setdefault(username, {"verdicts": {}, "last": last})
+        entry["verdicts"][verdict] = n
+        entry["last"] = max(entry["last"], last)
+    reviewers = [
+        ReviewerProgress(
+            reviewer=username,
+            labelled=sum(entry["verdicts"].values()),
+            verdicts=entry["verdicts"],
+            holding=holding.get(username, 0),
+            last_label_at=entry["last"],
+        )
+        for username, entry in per_reviewer.items()
+    ]
+    reviewers += [
+        ReviewerProgress(reviewer=name, labelled=0, verdicts={}, holding=n, last_label_at=None)
+        for name, n in holding.items()
+        if name not in per_reviewer
+    ]
+    return Progress(
+        items=counts["items"],
+        done=counts["done"],
+        held=counts["held"],
+        flagged=counts["flagged"],
+        sampled=counts["items"] - counts["flagged"],
+        reviewers=reviewers,
+        agreement=agreement(review_round),
+    )
 
 
 @dataclass(frozen=True)

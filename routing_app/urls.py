@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from review import api, views
+from review import api, api_people, views
 
 # Machine endpoints answer with or without a trailing slash: a redirect would lose a POST body.
 api_patterns = [
@@ -11,6 +11,19 @@ api_patterns = [
     re_path(r"^api/v1/ingest/litellm/?$", api.LiteLLMIngestApi.as_view(), name="api-litellm"),
     # OTLP/HTTP's standard path, so an exporter needs only this server's base URL.
     re_path(r"^v1/traces/?$", api.OtlpTracesApi.as_view(), name="otlp-traces"),
+    # The read/label API for people: personal tokens or the session, never gateway keys.
+    re_path(
+        r"^api/v1/review/decisions/?$",
+        api_people.DecisionListApi.as_view(),
+        name="api-review-decisions",
+    ),
+    re_path(
+        r"^api/v1/review/decisions/(?P<pk>[0-9]+)/?$",
+        api_people.DecisionDetailApi.as_view(),
+        name="api-review-decision",
+    ),
+    re_path(r"^api/v1/review/flags/?$", api_people.FlagListApi.as_view(), name="api-review-flags"),
+    re_path(r"^api/v1/review/labels/?$", api_people.LabelApi.as_view(), name="api-review-labels"),
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
@@ -18,7 +31,7 @@ api_patterns = [
 
 urlpatterns = [
     *api_patterns,
-    path("", views.home, name="home"),
+    path("", include("review.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),

@@ -10,11 +10,11 @@ from itertools import count
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.test import Client
 
-from review import catalog
+from review import catalog, roles
 from review.models import ApiKey, Decision, Gateway, Tier
 
 _event_numbers = count(1)
@@ -47,7 +47,11 @@ def admin_user(db: None) -> User:
 
 @pytest.fixture
 def reviewer(db: None) -> User:
-    return User.objects.create_user("rita", "rita@example.com", "correct horse battery")
+    """Rita, in the reviewer role."""
+    roles.ensure_roles()
+    rita = User.objects.create_user("rita", "rita@example.com", "correct horse battery")
+    rita.groups.add(Group.objects.get(name=roles.REVIEWER))
+    return rita
 
 
 @pytest.fixture
