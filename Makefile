@@ -10,7 +10,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck bench bench-ingest bench-detect clean
+.PHONY: install run test lint typecheck bench bench-ingest bench-detect bench-explorer clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), f"Python 3.12 needed, found {sys.version.split()[0]}"'
@@ -46,13 +46,16 @@ typecheck: install
 	DEBUG=1 $(BIN)/mypy review routing_app
 
 # Benchmarks print figures; they need the local PostgreSQL and Redis, like the tests.
-bench: bench-ingest bench-detect
+bench: bench-ingest bench-detect bench-explorer
 
 bench-ingest: install
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
 
 bench-detect: install
 	$(BIN)/python bench/detect.py $(BENCH_ARGS)
+
+bench-explorer: install
+	$(BIN)/python bench/explorer.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache staticfiles

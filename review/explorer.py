@@ -169,10 +169,16 @@ def page(data: dict[str, Any], *, detector_version: str | None = None) -> Page:
     cursor = data.get("after")
     if cursor:
         key, last_id = cursor
+        # The plain range condition (<= / >=) is redundant but lets PostgreSQL seek the index to
+        # the cursor instead of reading and discarding every row before it.
         if descending:
-            found = found.filter(Q(sort_key__lt=key) | Q(sort_key=key, pk__lt=last_id))
+            found = found.filter(
+                Q(sort_key__lte=key), Q(sort_key__lt=key) | Q(sort_key=key, pk__lt=last_id)
+            )
         else:
-            found = found.filter(Q(sort_key__gt=key) | Q(sort_key=key, pk__gt=last_id))
+            found = found.filter(
+                Q(sort_key__gte=key), Q(sort_key__gt=key) | Q(sort_key=key, pk__gt=last_id)
+            )
     ordering = ["-sort_key", "-pk"] if descending else ["sort_key", "pk"]
     rows: list[Any] = list(
         found.order_by(*ordering)

@@ -32,6 +32,18 @@ ROOT = Path(__file__).resolve().parent.parent
                 "ingestion to flags, one worker",
             ],
         ),
+        (
+            "bench/explorer.py",
+            ["--decisions", "5000", "--repeat", "2"],
+            [
+                "loaded 5,000 decisions",
+                "default (newest first)",
+                "q=reconciliation (~1% of prompts)",
+                "default, page 2",
+                "sort=confidence desc",
+                "against the 200 ms target",
+            ],
+        ),
     ],
 )
 def test_the_benchmark_runs_and_prints_its_figures(script, arguments, figures):
