@@ -29,7 +29,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_catalog
 	$(BIN)/python manage.py setup_roles
-	$(BIN)/python manage.py demo_week --size 20000 --seed 7
+	$(BIN)/python manage.py demo_week --size 20000 --seed 7 --labels 2000
 	$(BIN)/python manage.py ensure_admin
 	@echo "Serving on http://$(HOST):$(PORT)/ (admin at /admin/)"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)

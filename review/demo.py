@@ -28,6 +28,8 @@ DEMO_GATEWAYS = {
 }
 # Upper score boundary of each tier but the last, in rank order.
 BOUNDARIES = (0.30, 0.55, 0.80)
+# Keywords the demo router blames for the overkill it plants.
+OVERKILL_KEYWORDS = ("analyze", "explain", "step by step", "detailed", "urgent")
 # Names as the gateways log them, aliases included, so the demo exercises resolution too.
 TIER_MODELS: dict[str, tuple[tuple[str, float], ...]] = {
     "small": (("gpt-5-nano", 0.48), ("openai/gpt-4o-mini", 0.48), ("acme-support-13b", 0.04)),
@@ -172,7 +174,7 @@ class _Week:
         if ideal <= 1 and roll < PLANTED_OVERKILL_SHARE_OF_EASY:
             # Keyword rules and defaults are the classic source of overkill.
             served = rng.randint(max(ideal + 1, 2), len(self.tiers) - 1)
-            keyword = rng.choice(("analyze", "explain", "step by step", "detailed", "urgent"))
+            keyword = rng.choice(OVERKILL_KEYWORDS)
             cause = rng.choice(
                 (
                     f"keyword '{keyword}' → {self.tiers[served].name}",
@@ -494,3 +496,24 @@ def label_sample(*, count: int, seed: int) -> int:
         )
     Label.objects.bulk_create(labels, ignore_conflicts=True)
     return len(labels)
+
+
+def ensure_demo_policy() -> bool:
+    """Make the demo router's own policy the active version, if no policy exists yet: its score
+    boundaries, so proposals fitted on demo labels have a parent to beat. (Its planted overkill
+    comes from causes outside any policy: keyword hits logged without the word in the prompt,
+    timeouts, plans.) Returns whether it was created."""
+    from review import policy
+    from review.models import PolicyVersion
+
+    if PolicyVersion.objects.exists():
+        return False
+    names = policy.tier_names()
+    rules = {
+        "tiers": names,
+        "score_boundaries": list(BOUNDARIES[: len(names) - 1]),
+        "default_tier": names[min(1, len(names) - 1)],
+    }
+    version = policy.create_version(rules=rules, created_by=None, origin=PolicyVersion.Origin.DEMO)
+    policy.activate(version, by=None, note="the demo router's policy, as it ran this week")
+    return True

@@ -763,3 +763,95 @@ class UserToken(models.Model):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             self.save(update_fields=["revoked_at"])
+
+
+class PolicyVersion(models.Model):
+    """A routing policy the gateways apply themselves: rules on the router's own score, category
+    and the prompt (see ``review.policy``). Exactly one version is active at a time."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    class Origin(models.TextChoices):
+        MANUAL = "manual", "Written by hand"
+        FITTED = "fitted", "Fitted on labels"
+        DEMO = "demo", "The demo router's policy"
+
+    number = models.PositiveIntegerField(unique=True, editable=False)
+    rules = models.JSONField(help_text="Validated against review.policy.RULES_SCHEMA.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.MANUAL)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    # Why it exists: the fitter's explanation of each change, or the author's words.
+    explanation = models.JSONField(default=list, blank=True)
+    fit_report = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    activated_at = models.DateTimeField(null=True, blank=True)
+    activation_note = models.TextField(blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            # The database, not a check in Python, keeps two activations from both winning.
+            models.UniqueConstraint(
+                fields=["status"], condition=Q(status="active"), name="policy_one_active"
+            ),
+        ]
+        permissions = [("activate_policyversion", "Can activate a routing policy version")]
+
+    def __str__(self) -> str:
+        return f"policy v{self.number}"
+
+    @property
+    def summary(self) -> str:
+        """Why it exists, in one line: the activation note, else its first explanation."""
+        return self.activation_note or (str(self.explanation[0]) if self.explanation else "")
+
+
+class PolicyReplay(models.Model):
+    """A what-if run of one policy version over a range of recent decisions, done as a job."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="replays")
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    figures = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The latest replay of a version over a range, shown on the compare page.
+            models.Index(fields=["version", "since", "until"], name="policy_replay_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"replay of {self.version} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 0

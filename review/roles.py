@@ -19,6 +19,8 @@ VIEW = [
     "view_gateway",
     "view_detectorsettings",
     "view_detectormodel",
+    "view_policyversion",
+    "view_policyreplay",
 ]
 PERMISSIONS: dict[str, list[str]] = {
     VIEWER: VIEW,
@@ -31,6 +33,10 @@ PERMISSIONS: dict[str, list[str]] = {
         # Opening a round by hand, and changing its settings.
         "add_reviewround",
         "change_reviewround",
+        # Writing and fitting policy versions, replaying them, making one active.
+        "add_policyversion",
+        "activate_policyversion",
+        "add_policyreplay",
     ],
 }
 

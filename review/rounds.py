@@ -42,6 +42,14 @@ def open_round(
     return review_round, True
 
 
+def close_rounds_before(review_round: ReviewRound, *, now: datetime | None = None) -> int:
+    """Close the open rounds of earlier weeks (a round closes when the next one opens).
+    Returns how many were closed."""
+    return ReviewRound.objects.filter(
+        week_start__lt=review_round.week_start, closed_at__isnull=True
+    ).update(closed_at=now or timezone.now())
+
+
 def _week_bounds(review_round: ReviewRound) -> tuple[datetime, datetime]:
     start = datetime.combine(review_round.week_start, datetime.min.time(), tzinfo=UTC)
     return start, start + timedelta(days=7)

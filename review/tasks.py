@@ -1,9 +1,9 @@
 """Celery tasks: thin wrappers that call the domain. Retries and limits are declared here."""
 
 from celery import shared_task
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 
-from review import catalog, learning, pipeline, rounds
+from review import catalog, learning, pipeline, proposals, replay, rounds
 
 SWEEP_CHUNK = 1000
 
@@ -45,5 +45,27 @@ def train_detector() -> str:
 
 @shared_task(time_limit=10 * 60, soft_time_limit=9 * 60)
 def open_weekly_round() -> str:
+    """Close the rounds before, open last week's, and fit a policy proposal on the labels the
+    closed rounds gave."""
     review_round, created = rounds.open_round()
-    return f"{'opened' if created else 'already open'} {review_round}"
+    closed = rounds.close_rounds_before(review_round)
+    if closed:
+        transaction.on_commit(lambda: propose_policy.delay())
+    return f"{'opened' if created else 'already open'} {review_round}; closed {closed}"
+
+
+@shared_task(time_limit=20 * 60, soft_time_limit=19 * 60)
+def propose_policy(max_should_be_stronger: float = proposals.DEFAULT_MAX_STRONGER) -> int:
+    """Fit a proposal on every label; returns the new draft's number."""
+    return proposals.propose(by=None, max_should_be_stronger=max_should_be_stronger).number
+
+
+@shared_task(
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=29 * 60,
+    time_limit=30 * 60,
+)
+def run_replay(replay_id: int) -> str:
+    return replay.run(replay_id).status

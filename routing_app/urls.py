@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from review import api, api_people, views
+from review import api, api_people, policy_api, views
 
 # Machine endpoints answer with or without a trailing slash: a redirect would lose a POST body.
 api_patterns = [
@@ -11,6 +11,7 @@ api_patterns = [
     re_path(r"^api/v1/ingest/litellm/?$", api.LiteLLMIngestApi.as_view(), name="api-litellm"),
     # OTLP/HTTP's standard path, so an exporter needs only this server's base URL.
     re_path(r"^v1/traces/?$", api.OtlpTracesApi.as_view(), name="otlp-traces"),
+    re_path(r"^api/v1/policy/?$", policy_api.PolicyApi.as_view(), name="api-policy"),
     # The read/label API for people: personal tokens or the session, never gateway keys.
     re_path(
         r"^api/v1/review/decisions/?$",

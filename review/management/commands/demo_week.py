@@ -53,3 +53,5 @@ class Command(BaseCommand):
         if options["labels"]:
             written = demo.label_sample(count=options["labels"], seed=options["seed"])
             self.stdout.write(f"Labelled {written} decisions as demo reviewers.")
+        if demo.ensure_demo_policy():
+            self.stdout.write("Activated the demo router's policy as policy v1.")
