@@ -155,7 +155,9 @@ class OutcomeIngestApi(GatewayApiView):
         description=(
             "User feedback, judge score, retried or escalated, for decisions posted earlier by "
             "the same gateway. Unknown event ids are reported as `unknown_event`, never dropped "
-            "silently. 200 when every record was applied, 207 otherwise."
+            "silently; an outcome older than the one already recorded for its event (by "
+            "`occurred_at`) is reported as `stale` and not applied. 200 when every record was "
+            "applied, 207 otherwise."
         ),
         request={
             "application/json": _batch_of(
@@ -163,8 +165,8 @@ class OutcomeIngestApi(GatewayApiView):
             )
         },
         responses={
-            200: _results_schema(["updated", "unknown_event", "rejected"]),
-            207: _results_schema(["updated", "unknown_event", "rejected"]),
+            200: _results_schema(["updated", "unknown_event", "stale", "rejected"]),
+            207: _results_schema(["updated", "unknown_event", "stale", "rejected"]),
             **ERROR_RESPONSES,
         },
         tags=["ingestion"],
@@ -175,7 +177,7 @@ class OutcomeIngestApi(GatewayApiView):
         )
         counts = {
             status: sum(r["status"] == status for r in results)
-            for status in ("updated", "unknown_event", "rejected")
+            for status in ("updated", "unknown_event", "stale", "rejected")
         }
         everything_applied = counts["updated"] == len(results)
         return Response({**counts, "results": results}, status=200 if everything_applied else 207)

@@ -16,6 +16,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -226,7 +227,7 @@ def _row(row: dict[str, Any]) -> list[Any]:
     ]
 
 
-OutcomeStatus = Literal["updated", "unknown_event", "rejected"]
+OutcomeStatus = Literal["updated", "unknown_event", "stale", "rejected"]
 
 
 class OutcomeResult(TypedDict):
@@ -264,16 +265,30 @@ def record_outcomes(*, gateway: Gateway, batch: list[Any]) -> list[OutcomeResult
                 result["errors"] = {"event_id": "no decision of this gateway has this event id"}
             else:
                 # Processing runs again (with fresh attempts): a late thumbs-down can turn a
-                # decision into a misroute.
-                Decision.objects.filter(pk=decision_id).update(
-                    **values,
-                    outcome_updated_at=signal_time,
-                    processed_at=None,
-                    processing_failed_at=None,
-                    processing_attempts=0,
+                # decision into a misroute. An outcome older than the one stored loses: retried
+                # or reordered posts must not roll a decision back to an earlier signal.
+                applied = (
+                    Decision.objects.filter(pk=decision_id)
+                    .filter(
+                        Q(outcome_updated_at__isnull=True) | Q(outcome_updated_at__lte=signal_time)
+                    )
+                    .update(
+                        **values,
+                        outcome_updated_at=signal_time,
+                        processed_at=None,
+                        processing_failed_at=None,
+                        processing_attempts=0,
+                    )
                 )
-                updated_ids.append(decision_id)
-                result["status"] = "updated"
+                if applied:
+                    updated_ids.append(decision_id)
+                    result["status"] = "updated"
+                else:
+                    result["status"] = "stale"
+                    result["errors"] = {
+                        "occurred_at": "older than the outcome already recorded for this event; "
+                        "not applied"
+                    }
             results.append(result)
         if updated_ids:
             transaction.on_commit(partial(tasks.process_decisions.delay, updated_ids), robust=True)

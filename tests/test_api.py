@@ -362,3 +362,28 @@ def test_a_litellm_payload_of_an_unexpected_shape_is_rejected_alone(gateway_clie
         "record": "could not be read as a LiteLLM StandardLoggingPayload: AttributeError"
     }
     assert list(Decision.objects.values_list("event_id", flat=True)) == ["ok"]
+
+
+def test_an_outcome_older_than_the_one_recorded_is_stale_and_not_applied(gateway_client):
+    post(gateway_client, [record("known")])
+    newer = {
+        "event_id": "known",
+        "user_feedback": "negative",
+        "occurred_at": "2026-12-02T00:00:00Z",
+    }
+    older = {
+        "event_id": "known",
+        "user_feedback": "positive",
+        "occurred_at": "2026-12-01T00:00:00Z",
+    }
+    assert post(gateway_client, [newer], url="/api/v1/outcomes").status_code == 200
+    Decision.objects.update(processed_at="2026-12-02T01:00:00Z")
+    response = post(gateway_client, [older], url="/api/v1/outcomes")
+    assert response.status_code == 207
+    body = response.json()
+    assert (body["updated"], body["stale"]) == (0, 1)
+    assert body["results"][0]["status"] == "stale"
+    assert "older than the outcome already recorded" in body["results"][0]["errors"]["occurred_at"]
+    decision = Decision.objects.get()
+    assert decision.user_feedback == -1  # the newer signal stands
+    assert decision.processed_at is not None  # nothing to process again
