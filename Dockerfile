@@ -4,6 +4,8 @@ FROM python:3.12-slim
 # means gunicorn, celery and manage.py all import the same copy, so BASE_DIR is /app and the
 # top-level templates/ and static/ folders are found.
 # DATA_DIR: only used when DATABASE_URL is unset (embedded SQLite); it must be writable.
+# /data/exports (EXPORT_DIR's default there) is created owned by the app, so the named volume
+# mounted on it in docker-compose.yml starts with that owner.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -13,7 +15,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent app \
-    && mkdir /data && chown app:app /data
+    && mkdir -p /data/exports && chown -R app:app /data
 
 COPY . .
 # pip builds in-tree, so drop its build/ and egg-info leftovers from the image.

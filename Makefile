@@ -10,7 +10,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck bench bench-ingest bench-detect bench-explorer clean
+.PHONY: install run test lint typecheck bench bench-ingest bench-detect bench-explorer bench-dashboard bench-export clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), f"Python 3.12 needed, found {sys.version.split()[0]}"'
@@ -46,7 +46,7 @@ typecheck: install
 	DEBUG=1 $(BIN)/mypy review routing_app
 
 # Benchmarks print figures; they need the local PostgreSQL and Redis, like the tests.
-bench: bench-ingest bench-detect bench-explorer
+bench: bench-ingest bench-detect bench-explorer bench-dashboard bench-export
 
 bench-ingest: install
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
@@ -56,6 +56,13 @@ bench-detect: install
 
 bench-explorer: install
 	$(BIN)/python bench/explorer.py $(BENCH_ARGS)
+
+# 5,000,000 decisions: the generator takes several minutes before the timings.
+bench-dashboard: install
+	$(BIN)/python bench/dashboard.py $(BENCH_ARGS)
+
+bench-export: install
+	$(BIN)/python bench/export.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache staticfiles

@@ -8,6 +8,7 @@ from typing import TypedDict, cast
 
 from django.db import IntegrityError, transaction
 
+from review import rollups
 from review.models import CatalogModel, Decision, ModelAlias, Tier
 
 CATALOG_FILE = Path(__file__).resolve().parent / "data" / "catalog.json"
@@ -174,9 +175,9 @@ def classify(*, model: CatalogModel, tier: Tier) -> int:
 
 def merge_into(*, source: CatalogModel, target: CatalogModel) -> int:
     """Move ``source``'s decisions to ``target`` (with its tier) and delete ``source``."""
-    moved = Decision.objects.filter(served_model=source).update(
-        served_model=target, served_tier=target.tier
-    )
+    moving = Decision.objects.filter(served_model=source)
+    rollups.note_queryset(moving)  # the dashboard's rollups of those days are rebuilt
+    moved = moving.update(served_model=target, served_tier=target.tier)
     source.delete()
     return moved
 
@@ -190,14 +191,14 @@ def backfill_tiers(*, model_id: int | None = None) -> int:
     models = CatalogModel.objects.filter(tier__isnull=False)
     if model_id is not None:
         models = models.filter(pk=model_id)
-    return sum(
-        Decision.objects.filter(served_model=model, served_tier__isnull=True).update(
-            served_tier=model.tier_id
-        )
-        for model in models.filter(
-            pk__in=Decision.objects.filter(served_tier__isnull=True).values("served_model")
-        )
-    )
+    updated = 0
+    for model in models.filter(
+        pk__in=Decision.objects.filter(served_tier__isnull=True).values("served_model")
+    ):
+        untiered = Decision.objects.filter(served_model=model, served_tier__isnull=True)
+        rollups.note_queryset(untiered)  # the dashboard's rollups of those days are rebuilt
+        updated += untiered.update(served_tier=model.tier_id)
+    return updated
 
 
 def price_unpriced_decisions(*, model_id: int | None = None, batch_size: int = 5000) -> int:
@@ -220,7 +221,7 @@ def price_unpriced_decisions(*, model_id: int | None = None, batch_size: int = 5
                     cost_usd__isnull=True,
                     input_tokens__isnull=False,
                     output_tokens__isnull=False,
-                ).only("pk", "input_tokens", "output_tokens")[:batch_size]
+                ).only("pk", "occurred_at", "input_tokens", "output_tokens")[:batch_size]
             )
             if not batch:
                 break
@@ -231,5 +232,6 @@ def price_unpriced_decisions(*, model_id: int | None = None, batch_size: int = 5
                 )
                 decision.cost_source = Decision.CostSource.CATALOG
             Decision.objects.bulk_update(batch, ["cost_usd", "cost_source"])
+            rollups.note_days(rollups.utc_day(decision.occurred_at) for decision in batch)
             priced += len(batch)
     return priced

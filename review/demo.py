@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import transaction
 
-from review import pipeline
+from review import pipeline, rollups
 from review.catalog import resolve_model
 from review.demo_prompts import CATEGORIES, SLOTS, Category
 from review.models import CatalogModel, Decision, DemoTruth, Gateway, Tier
@@ -495,6 +495,8 @@ def label_sample(*, count: int, seed: int) -> int:
             )
         )
     Label.objects.bulk_create(labels, ignore_conflicts=True)
+    # Written in bulk, past record_label: the dashboard's rollups of those days are noted here.
+    rollups.note_changes(decision_ids=[label.decision_id for label in labels])
     return len(labels)
 
 

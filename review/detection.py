@@ -23,7 +23,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from review import similarity
+from review import rollups, similarity
 from review.features import PromptFeatures, prompt_features, text_difficulty
 from review.learning import LearnedScorer
 from review.models import (
@@ -425,6 +425,8 @@ def detect(*, decision_ids: Iterable[int], detector: Detector | None = None) -> 
             if (decision_id, kind) not in still_raised
         ]
         Flag.objects.filter(pk__in=withdrawn).delete()
+        # The dashboard's rollups of these days are rebuilt once this commits.
+        rollups.note_changes(decision_ids=ids)
     return outcomes
 
 

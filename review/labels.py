@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, F
 
+from review import rollups
 from review.models import Decision, Label, LabelEvent, QueueItem, Tier, Verdict
 
 LINE_FIELDS = {"event_id", "verdict", "right_tier", "reviewer", "note", "gateway"}
@@ -95,6 +96,7 @@ def record_label(
                 note=note,
             )
             _audit(label, LabelEvent.Action.CREATED, source, previous=None)
+            rollups.note_days([rollups.utc_day(decision.occurred_at)])
             return label, True
         previous = {
             "verdict": label.verdict,
@@ -107,6 +109,7 @@ def record_label(
         label.verdict, label.right_tier, label.note = verdict, right_tier, note
         label.save(update_fields=["verdict", "right_tier", "note", "updated_at"])
         _audit(label, LabelEvent.Action.CHANGED, source, previous=previous)
+        rollups.note_days([rollups.utc_day(decision.occurred_at)])
         return label, False
 
 

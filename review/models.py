@@ -855,3 +855,252 @@ class PolicyReplay(models.Model):
     @property
     def percent(self) -> int:
         return round(100 * self.done / self.total) if self.total else 0
+
+
+class Export(models.Model):
+    """A file of decisions for retraining a router, written by a job from the explorer's
+    filters (see ``review.exports``). The row keeps the filters, the counts and the checksum
+    after the file itself has expired."""
+
+    class Format(models.TextChoices):
+        JSONL = "jsonl", "JSON lines (canonical)"
+        CSV = "csv", "CSV"
+        PARQUET = "parquet", "Parquet"
+        ROUTELLM_PAIRS = "routellm_pairs", "RouteLLM pairwise preferences (JSON lines)"
+        ROUTELLM_EVAL = "routellm_eval", "RouteLLM evaluation CSV"
+        HF_DATASET = "hf_dataset", "Hugging Face dataset (zip: Parquet splits and a card)"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired"
+
+    format = models.CharField(max_length=20, choices=Format.choices)
+    # The explorer's query parameters as given (strings), so the export can be reproduced and
+    # opened in the explorer; ``after`` and ``limit`` never: an export holds every page.
+    filters = models.JSONField(default=dict, blank=True)
+    # The detector version whose flags the flag filter and the flag columns use, fixed when the
+    # export is created so a detector change mid-job cannot change what it selects.
+    detector_version = models.CharField(max_length=40)
+    test_percent = models.PositiveSmallIntegerField(
+        default=0, help_text="Share of decisions in the test split, by a hash of the event id."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0, help_text="Decisions selected.")
+    done = models.PositiveIntegerField(default=0, help_text="Decisions read so far.")
+    row_count = models.PositiveIntegerField(null=True, blank=True, help_text="Rows in the file.")
+    checksum = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the file.")
+    size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    file_name = models.CharField(max_length=200, blank=True, help_text="Under EXPORT_DIR.")
+    # Rows per split, verdicts, right tiers and agreement: what the dataset card also shows.
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Written with every chunk: a running export whose heartbeat stops had its worker die.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(test_percent__lte=99), name="export_test_percent_below_100"
+            ),
+        ]
+        indexes = [
+            # The sweeps: exports waiting or running too long, and finished files to expire.
+            models.Index(fields=["status", "heartbeat_at"], name="export_status_heartbeat"),
+            models.Index(fields=["expires_at"], name="export_expiry", condition=Q(status="done")),
+        ]
+        permissions = [("download_export", "Can download an export's file")]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.format}, {self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return min(100, round(100 * self.done / self.total)) if self.total else 0
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+# --- Dashboard rollups ------------------------------------------------------------------------
+# Daily pre-aggregates of the decisions, kept by ``review.rollups`` so the dashboard never scans
+# the decisions table. One row per UTC day, gateway, served model, served tier and category.
+
+# Upper bounds (inclusive) of the latency histogram's buckets, in milliseconds: ten per decade,
+# so a percentile read from the buckets is within one bucket (about 26%) of the exact one. A
+# last bucket counts everything slower.
+LATENCY_BUCKETS_MS = (
+    *(50, 63, 80, 100, 125, 160, 200, 250, 320, 400, 500, 630, 800),
+    *(1_000, 1_250, 1_600, 2_000, 2_500, 3_200, 4_000, 5_000, 6_300, 8_000),
+    *(10_000, 12_500, 16_000, 20_000, 25_000, 32_000, 40_000, 50_000, 63_000, 80_000),
+    *(100_000, 125_000),
+)
+# Difficulty in [0, 1] is counted in ten buckets of 0.1; the last one includes 1.
+DIFFICULTY_BUCKETS = 10
+
+
+def latency_field(index: int) -> str:
+    """The rollup column counting the ``index``-th latency bucket (the last is the overflow)."""
+    if index == len(LATENCY_BUCKETS_MS):
+        return f"latency_over_{LATENCY_BUCKETS_MS[-1]}"
+    return f"latency_le_{LATENCY_BUCKETS_MS[index]}"
+
+
+def difficulty_field(index: int) -> str:
+    return f"difficulty_{index}"
+
+
+LATENCY_FIELDS = tuple(latency_field(i) for i in range(len(LATENCY_BUCKETS_MS) + 1))
+DIFFICULTY_FIELDS = tuple(difficulty_field(i) for i in range(DIFFICULTY_BUCKETS))
+
+
+class RollupKey(models.Model):
+    """The dimensions every rollup shares: what the dashboard's filters select on."""
+
+    day = models.DateField(help_text="UTC day of the decisions.")
+    # Cascades: a rollup is derived data and must not keep a merged-away model alive.
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="+")
+    model = models.ForeignKey(CatalogModel, on_delete=models.CASCADE, related_name="+")
+    tier = models.ForeignKey(Tier, null=True, on_delete=models.CASCADE, related_name="+")
+    category = models.CharField(max_length=60, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class TrafficCounts(models.Model):
+    """What a traffic rollup counts: calls, cost, failures, and histograms of latency and of
+    the assessed difficulty (the bucket columns are added below the class)."""
+
+    decisions = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
+    # Calls that failed in a way that can mean the model was not up to it: an error other than
+    # an infrastructure one, a thumbs-down, a retry, an escalation, a judge score below 0.5.
+    failures = models.PositiveIntegerField(default=0)
+    assessed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+# Generated rather than written out: 36 latency and 10 difficulty counters, named by bound.
+# Added to the abstract class before the rollups below inherit from it.
+for _name in (*LATENCY_FIELDS, *DIFFICULTY_FIELDS):
+    TrafficCounts.add_to_class(_name, models.PositiveIntegerField(default=0))
+del _name
+
+
+class DailyRollup(RollupKey, TrafficCounts):
+    """Traffic of one day and key."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "gateway", "model", "tier", "category"], name="daily_rollup_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.gateway_id}/{self.model_id}/{self.category}: {self.decisions}"
+
+
+class DailyGatewayRollup(TrafficCounts):
+    """``DailyRollup`` summed over models and categories: per day, gateway and tier, about a
+    hundredth of its rows. Views filtered by neither model nor category read this one."""
+
+    day = models.DateField()
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="+")
+    tier = models.ForeignKey(Tier, null=True, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "gateway", "tier"], name="daily_gateway_rollup_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.gateway_id}/{self.tier_id}: {self.decisions}"
+
+
+class DailyFlagRollup(RollupKey):
+    """Flags of one day and key, per detector version and kind, with how reviewers judged them:
+    ``reviewed`` flags have a first label other than *unsure*, ``confirmed`` ones a first label
+    in the flag's direction (cheaper for overkill, stronger for underpowered)."""
+
+    detector_version = models.CharField(max_length=40)
+    kind = models.CharField(max_length=15, choices=FlagKind.choices)
+    flags = models.PositiveIntegerField(default=0)
+    dollars = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
+    reviewed = models.PositiveIntegerField(default=0)
+    confirmed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "gateway", "model", "tier", "category", "detector_version", "kind"],
+                name="daily_flag_rollup_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind} ({self.detector_version}): {self.flags}"
+
+
+class DailyReviewRollup(RollupKey):
+    """Labelled decisions of one day and key, by their first label (the verdict of record) and
+    right tier, the second label's verdict where there is one (for agreement), and whether the
+    decision was in a round's random sample (for the miss rate)."""
+
+    verdict = models.CharField(max_length=20, choices=Verdict.choices)
+    right_tier = models.ForeignKey(Tier, null=True, on_delete=models.CASCADE, related_name="+")
+    second_verdict = models.CharField(max_length=20, blank=True)
+    sampled = models.BooleanField(default=False)
+    decisions = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="daily_review_rollup_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.verdict}: {self.decisions}"
+
+
+class RollupDay(models.Model):
+    """A day the rollups cover; its row is locked while the day is rebuilt, so two rebuilds of
+    one day take turns."""
+
+    day = models.DateField(unique=True)
+    refreshed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.day} (refreshed {self.refreshed_at:%Y-%m-%d %H:%M})"
+
+
+class RollupChange(models.Model):
+    """A day whose decisions, assessments, flags or labels changed since its rollups were built:
+    the refresh task's work list. Rows are only ever inserted by writers (never updated), so
+    writers never wait on one another or on a refresh."""
+
+    day = models.DateField()
+    noted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="rollup_change_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} changed at {self.noted_at:%Y-%m-%d %H:%M:%S}"

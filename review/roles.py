@@ -21,10 +21,14 @@ VIEW = [
     "view_detectormodel",
     "view_policyversion",
     "view_policyreplay",
+    # Exports hold what every role reads already (prompts, flags, labels): any role may list
+    # and download them. Making one costs a worker's time, so that starts at reviewer.
+    "view_export",
+    "download_export",
 ]
 PERMISSIONS: dict[str, list[str]] = {
     VIEWER: VIEW,
-    REVIEWER: [*VIEW, "add_label", "change_label"],
+    REVIEWER: [*VIEW, "add_label", "change_label", "add_export"],
     POLICY_OWNER: [
         *VIEW,
         "add_label",
@@ -37,6 +41,9 @@ PERMISSIONS: dict[str, list[str]] = {
         "add_policyversion",
         "activate_policyversion",
         "add_policyreplay",
+        # Making exports, and cancelling anyone's (a reviewer cancels only their own).
+        "add_export",
+        "change_export",
     ],
 }
 

@@ -3,7 +3,8 @@
 from celery import shared_task
 from django.db import OperationalError, transaction
 
-from review import catalog, learning, pipeline, proposals, replay, rounds
+from review import catalog, learning, pipeline, proposals, replay, rollups, rounds
+from review.exports import jobs as export_jobs
 
 SWEEP_CHUNK = 1000
 
@@ -69,3 +70,35 @@ def propose_policy(max_should_be_stronger: float = proposals.DEFAULT_MAX_STRONGE
 )
 def run_replay(replay_id: int) -> str:
     return replay.run(replay_id).status
+
+
+# Exports: an hour is ample for millions of rows (bench/export.py); the soft limit lets the job
+# record why it stopped. The sweep re-sends lost triggers, and the claim makes a redelivered
+# message (acks_late, or the sweep racing a slow start) a no-op.
+@shared_task(soft_time_limit=60 * 60, time_limit=61 * 60)
+def run_export(export_id: int) -> str:
+    return export_jobs.run_export(export_id=export_id)
+
+
+@shared_task(time_limit=10 * 60)
+def expire_exports() -> int:
+    return export_jobs.expire()
+
+
+@shared_task(time_limit=5 * 60)
+def sweep_exports() -> dict[str, int]:
+    return export_jobs.sweep()
+
+
+# Dashboard rollups: a refresh rebuilds every day with noted changes; writers schedule one after
+# their commit and the beat entry catches lost ones. Days are claimed with SKIP LOCKED, so two
+# refreshes share the work rather than repeat it.
+@shared_task(
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+    soft_time_limit=9 * 60,
+    time_limit=10 * 60,
+)
+def refresh_rollups() -> int:
+    return rollups.refresh_changed()

@@ -150,6 +150,29 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=30, hour=3),
         "options": {"expires": 3 * 60 * 60},
     },
+    # Finished exports keep their file EXPORT_RETENTION_DAYS; hourly is precise enough for a
+    # retention counted in days, and frees the disk within the hour.
+    "expire-exports": {
+        "task": "review.tasks.expire_exports",
+        "schedule": crontab(minute=17),
+        "options": {"expires": 50 * 60},
+    },
+    # Export jobs whose trigger was lost, or whose worker died mid-file, are sent again; their
+    # heartbeat is written with every chunk, so ten quiet minutes mean nobody is working on it.
+    "sweep-exports": {
+        "task": "review.tasks.sweep_exports",
+        "schedule": 5 * 60,
+        "options": {"expires": 4 * 60},
+    },
+    # Writers send a dashboard rollup refresh after their commit, at most one per
+    # ROLLUP_REFRESH_SECONDS; this picks up the changes made later in that window and the days
+    # whose refresh was lost (broker restart, killed worker), so the dashboard is never staler
+    # than about two windows.
+    "refresh-rollups": {
+        "task": "review.tasks.refresh_rollups",
+        "schedule": env_int("ROLLUP_REFRESH_SECONDS", 60, minimum=1),
+        "options": {"expires": 50},
+    },
 }
 
 # --- Cache: the API throttle's counters ---------------------------------------------------------
@@ -176,6 +199,22 @@ REDACT_PATTERNS = [
 REDACT_EXTRA_PATTERNS = env_json_patterns("REDACT_EXTRA_PATTERNS")
 # Phone numbers in national form (no +country prefix) are read as numbers of this region.
 REDACT_PHONE_REGION = env_str("REDACT_PHONE_REGION", "US")
+
+# --- Exports --------------------------------------------------------------------------------
+# Files of finished exports. The worker writes them and the web process serves them, so in
+# production both must see the same folder (a shared volume).
+EXPORT_DIR = env_path("EXPORT_DIR", DATA_DIR / "exports")
+EXPORT_RETENTION_DAYS = env_int("EXPORT_RETENTION_DAYS", 7, minimum=1)
+# Decisions read per query while streaming an export: memory stays flat whatever the total,
+# and progress (and a cancellation) is seen once per chunk.
+EXPORT_CHUNK_ROWS = env_int("EXPORT_CHUNK_ROWS", 2000, minimum=1)
+
+# --- Dashboard ----------------------------------------------------------------------------------
+# Changes are rolled up at most this many seconds after they commit: a day is rebuilt whole
+# (about a second for 55,000 decisions), so a busy today is rebuilt once a minute, not per batch.
+ROLLUP_REFRESH_SECONDS = env_int("ROLLUP_REFRESH_SECONDS", 60, minimum=1)
+# The PDF of a round's report is printed by headless Chromium from the web process.
+CHROMIUM_BINARY = env_str("CHROMIUM_BINARY", "/usr/bin/chromium")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from review import api, api_people, policy_api, views
+from review import api, api_exports, api_people, policy_api, views
 
 # Machine endpoints answer with or without a trailing slash: a redirect would lose a POST body.
 api_patterns = [
@@ -25,6 +25,24 @@ api_patterns = [
     ),
     re_path(r"^api/v1/review/flags/?$", api_people.FlagListApi.as_view(), name="api-review-flags"),
     re_path(r"^api/v1/review/labels/?$", api_people.LabelApi.as_view(), name="api-review-labels"),
+    # Exports: people with the role make, list and cancel them; status and download also take
+    # a gateway key with the export:read scope (a training pipeline's credential).
+    re_path(r"^api/v1/exports/?$", api_exports.ExportsApi.as_view(), name="api-exports"),
+    re_path(
+        r"^api/v1/exports/(?P<pk>[0-9]+)/?$",
+        api_exports.ExportStatusApi.as_view(),
+        name="api-export",
+    ),
+    re_path(
+        r"^api/v1/exports/(?P<pk>[0-9]+)/download/?$",
+        api_exports.ExportDownloadApi.as_view(),
+        name="api-export-download",
+    ),
+    re_path(
+        r"^api/v1/exports/(?P<pk>[0-9]+)/cancel/?$",
+        api_exports.ExportCancelApi.as_view(),
+        name="api-export-cancel",
+    ),
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

@@ -90,6 +90,29 @@ def start_worker(env: dict[str, str], *, name: str = "worker") -> subprocess.Pop
     )
 
 
+def start_beat(env: dict[str, str], schedule: Path) -> subprocess.Popen[str]:
+    """Celery beat, sending the periodic tasks of settings.CELERY_BEAT_SCHEDULE."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "routing_app",
+            "beat",
+            "--schedule",
+            str(schedule),
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
 def stop(*processes: subprocess.Popen[str]) -> None:
     for process in processes:
         process.terminate()

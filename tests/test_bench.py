@@ -44,6 +44,29 @@ ROOT = Path(__file__).resolve().parent.parent
                 "against the 200 ms target",
             ],
         ),
+        (
+            "bench/dashboard.py",
+            ["--decisions", "5000", "--repeat", "2"],
+            [
+                "Dashboard benchmark: 5,000 decisions over 90 days",
+                "rollups built from scratch: 92 days, 5,000 decisions",
+                "30 days of cost by day and tier",
+                "default: last 30 days",
+                "90 days, tier=large & category=code",
+                "against the 300 ms target",
+            ],
+        ),
+        (
+            "bench/export.py",
+            ["--decisions", "3000"],
+            [
+                "Export benchmark: 3,000 labelled decisions",
+                "rows/s",
+                "worker peak MB",
+                "worker peak from 600 to 3,000 decisions: jsonl",
+                "against the 300 MB target",
+            ],
+        ),
     ],
 )
 def test_the_benchmark_runs_and_prints_its_figures(script, arguments, figures):

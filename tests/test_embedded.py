@@ -110,7 +110,9 @@ def test_the_embedded_default_sets_up_and_serves(embedded_env):
         ) == (302, "/")
         status, body = browser.request("/")
         assert status == 200
-        assert "Routing this week" in body and "300" in body
+        # The dashboard, from rollups refreshed in-process as the demo week was processed.
+        assert "Routing dashboard" in body and '<a class="value plain"' in body
+        assert "dashboard-charts" in body and ">300</a>" in body
     finally:
         server.terminate()
         server.wait(timeout=20)

@@ -8,35 +8,20 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from review import policy, policy_render, proposals, replay, roles
 from review.models import ApiKey, Decision, Label, PolicyReplay, PolicyVersion, Tier
+from tests.people import client_for, person
 
-PASSWORD = "correct horse battery"
 LADDER = ["small", "medium", "large", "reasoning"]
 
 
 def rules(**changes: Any) -> dict[str, Any]:
     base = {"tiers": LADDER, "score_boundaries": [0.3, 0.55, 0.8], "default_tier": "medium"}
     return {**base, **changes}
-
-
-def person(username: str, role: str | None) -> User:
-    roles.ensure_roles()
-    user = User.objects.create_user(username, f"{username}@example.com", PASSWORD)
-    if role:
-        user.groups.add(Group.objects.get(name=role))
-    return user
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 # --- Validation -----------------------------------------------------------------------------

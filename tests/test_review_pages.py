@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -24,22 +24,7 @@ from review.models import (
     ReviewRound,
     Tier,
 )
-
-PASSWORD = "correct horse battery"
-
-
-def person(username: str, role: str | None) -> User:
-    roles.ensure_roles()
-    user = User.objects.create_user(username, f"{username}@example.com", PASSWORD)
-    if role:
-        user.groups.add(Group.objects.get(name=role))
-    return user
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+from tests.people import client_for, person
 
 
 @pytest.fixture

@@ -3,7 +3,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.urls import reverse
+
+from review import pipeline, rollups
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,27 +33,31 @@ def test_a_wrong_password_is_refused_with_a_message(client, reviewer):
     assert "didn't match" in response.content.decode()
 
 
-def test_home_shows_the_week_per_tier_and_warns_of_unclassified_models(
+def test_home_is_the_dashboard_of_processed_traffic_and_warns_of_unclassified_models(
     client, reviewer, make_decision
 ):
-    make_decision("gpt-4o-mini")
-    make_decision("claude-sonnet-4-5")
-    make_decision("acme-internal-13b")
+    made = [
+        make_decision(name) for name in ("gpt-4o-mini", "claude-sonnet-4-5", "acme-internal-13b")
+    ]
+    pipeline.process_in_chunks([d.pk for d in made])
+    rollups.refresh_changed()
     client.force_login(reviewer)
-    response = client.get(reverse("home"))
+    response = client.get(reverse("home") + "?since=2026-11-30&until=2026-11-30")
     body = response.content.decode()
     assert response.status_code == 200
-    assert response.context["total_calls"] == 3
-    assert response.context["unclassified_calls"] == 1
+    kpis = {kpi.key: kpi.value for kpi in response.context["kpis"]}
+    assert kpis["decisions"] == 3
+    assert kpis["share_unclassified"] == pytest.approx(1 / 3)
     assert "acme-internal-13b" in body and "Unclassified models" in body
 
 
-def test_prompts_are_escaped_on_the_page(client, reviewer, make_decision):
-    make_decision(prompt_text='<script>alert("x")</script><img src=x onerror=alert(1)>')
+def test_names_from_gateways_are_escaped_on_the_home_page(client, reviewer, make_decision):
+    decision = make_decision(router_category='<script>alert("x")</script>')
+    pipeline.process_in_chunks([decision.pk])
+    rollups.refresh_changed()
     client.force_login(reviewer)
-    body = client.get(reverse("home")).content.decode()
+    body = client.get(reverse("home") + "?since=2026-11-30&until=2026-11-30").content.decode()
     assert "<script>alert" not in body
-    assert "<img src=x" not in body
     assert "&lt;script&gt;alert" in body
 
 

@@ -1,0 +1,374 @@
+"""An export as a job: created from the explorer's filters, run by a Celery task that streams
+the rows into a file with progress, cancellable, kept EXPORT_RETENTION_DAYS, then deleted.
+
+The Export row is the job's state; Celery only carries the trigger. Running claims the row with
+a conditional update (queued → running), every chunk's progress is another conditional update
+(running only), so a cancellation, which moves the row out of running, stops the job at its
+next chunk. A lost trigger or a dead worker is found by ``sweep``. ``write_export`` is the same
+streaming for the command line, without a row.
+"""
+
+import hashlib
+import logging
+import shutil
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from review.detection import Detector
+from review.exports import formats, records
+from review.exports.records import InvalidExport
+from review.models import Export
+
+logger = logging.getLogger(__name__)
+# A queued export not started after this long lost its trigger (broker restart); a running one
+# whose heartbeat (written every chunk, each well under a second) is this old lost its worker.
+LOST_AFTER = timedelta(minutes=5)
+STALLED_AFTER = timedelta(minutes=10)
+MAX_ATTEMPTS = 3
+PARTIAL = ".partial"
+
+Progress = Callable[[int, int], None]
+
+
+class Cancelled(Exception):
+    """The export left the running state while it was being written."""
+
+
+@dataclass(frozen=True)
+class Written:
+    rows: int
+    decisions: int
+    summary: dict[str, Any]
+
+
+# --- Streaming --------------------------------------------------------------------------------
+
+
+def write_export(
+    path: Path,
+    *,
+    export_format: str,
+    selection: records.Selection,
+    test_percent: int = 0,
+    title: str = "Routing Review export",
+    filters: dict[str, str] | None = None,
+    chunk_rows: int | None = None,
+    on_progress: Progress | None = None,
+) -> Written:
+    """Write the selection's rows to ``path`` (a folder for ``hf_dataset``) in the format, a
+    chunk at a time; ``on_progress(done, total)`` after each chunk (it may raise to stop)."""
+    size = chunk_rows or settings.EXPORT_CHUNK_ROWS
+    total = selection.count()
+    if on_progress:
+        on_progress(0, total)
+    tiers = records.Tiers()
+    context = formats.Context(
+        title=title,
+        filters=filters if filters is not None else records.filters_of(selection.data),
+        detector_version=selection.detector_version,
+        test_percent=test_percent,
+        created_at=timezone.now(),
+        tiers=tiers,
+    )
+    writer = formats.writer_for(export_format)(path, context=context)
+    try:
+        done = 0
+        for chunk in selection.chunks(size=size):
+            writer.write(
+                records.build(
+                    chunk,
+                    tiers=tiers,
+                    test_percent=test_percent,
+                    detector_version=selection.detector_version,
+                )
+            )
+            done += len(chunk)
+            if on_progress:
+                on_progress(done, max(total, done))
+    finally:
+        writer.close()
+    return Written(rows=writer.tally.rows, decisions=done, summary=writer.tally.as_dict())
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a file, read in blocks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as file:
+        while block := file.read(1024 * 1024):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def zip_folder(folder: Path, target: Path, *, root: str) -> None:
+    """Zip ``folder`` into ``target`` under the folder name ``root``, file by file from disk.
+    Parquet is compressed already, so the entries are stored as they are."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, f"{root}/{path.relative_to(folder).as_posix()}")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+# --- The job ----------------------------------------------------------------------------------
+
+
+def export_dir() -> Path:
+    return Path(settings.EXPORT_DIR)
+
+
+def file_name(export: Export) -> str:
+    return f"export-{export.pk}.{formats.writer_for(export.format).extension}"
+
+
+def download_name(export: Export) -> str:
+    return f"routing-review-{file_name(export)}"
+
+
+def file_of(export: Export) -> Path | None:
+    """The finished file of a done export, if it is still on disk."""
+    if export.status != Export.Status.DONE or not export.file_name:
+        return None
+    path = export_dir() / export.file_name
+    return path if path.is_file() else None
+
+
+def create_export(
+    *,
+    export_format: str,
+    filters: Mapping[str, Any],
+    test_percent: int = 0,
+    created_by: User | None = None,
+) -> Export:
+    """Validate, store and queue an export of the explorer's rows for ``filters``. Raises
+    ``InvalidExport`` naming each bad field. The job starts after the commit; where Celery runs
+    eagerly (the embedded default) it has finished when this returns outside a transaction."""
+    errors: dict[str, str] = {}
+    if export_format not in Export.Format.values:
+        errors["format"] = f"must be one of {', '.join(Export.Format.values)}"
+    if not isinstance(test_percent, int) or isinstance(test_percent, bool):
+        errors["test_percent"] = "must be a whole number of percent, 0 to 99"
+    elif not 0 <= test_percent <= 99:
+        errors["test_percent"] = "must be between 0 (no split) and 99"
+    try:
+        data = records.clean_filters(filters)
+    except InvalidExport as invalid:
+        errors.update(invalid.fields)
+    if errors:
+        raise InvalidExport(errors)
+    export = Export.objects.create(
+        format=export_format,
+        filters=records.filters_of(data),
+        detector_version=Detector.current().version,
+        test_percent=test_percent,
+        created_by=created_by,
+    )
+    _enqueue(export.pk)
+    return export
+
+
+def _enqueue(export_id: int) -> None:
+    from review import tasks  # tasks import this module
+
+    # robust: with the broker down the export stays queued and the sweep sends it later.
+    transaction.on_commit(partial(tasks.run_export.delay, export_id), robust=True)
+
+
+def run_export(*, export_id: int) -> str:
+    """Claim a queued export and write its file; says what happened. Failures are recorded on
+    the row (and logged), not raised: a retry would only fail the same way."""
+    now = timezone.now()
+    claimed = Export.objects.filter(pk=export_id, status=Export.Status.QUEUED).update(
+        status=Export.Status.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        attempts=F("attempts") + 1,
+        done=0,
+        error="",
+    )
+    if claimed != 1:
+        return "not queued (running elsewhere, cancelled or finished)"
+    export = Export.objects.get(pk=export_id)
+    directory = export_dir()
+    final = directory / file_name(export)
+    partial_path = final.with_name(final.name + PARTIAL)
+    folder = directory / f"export-{export.pk}.hf{PARTIAL}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        written = _write_job(export, partial_path=partial_path, folder=folder)
+        checksum, size = file_digest(partial_path)
+        partial_path.replace(final)
+    except Cancelled:
+        _remove(partial_path)
+        return "cancelled"
+    except Exception as error:
+        _remove(partial_path)
+        logger.exception("export %s failed", export_id)
+        Export.objects.filter(pk=export_id, status=Export.Status.RUNNING).update(
+            status=Export.Status.FAILED, error=_reason(error), finished_at=timezone.now()
+        )
+        return "failed"
+    finally:
+        _remove(folder)
+    finished = timezone.now()
+    stored = Export.objects.filter(pk=export_id, status=Export.Status.RUNNING).update(
+        status=Export.Status.DONE,
+        done=written.decisions,
+        total=written.decisions,
+        row_count=written.rows,
+        summary=written.summary,
+        checksum=checksum,
+        size_bytes=size,
+        file_name=final.name,
+        heartbeat_at=finished,
+        finished_at=finished,
+        expires_at=finished + timedelta(days=settings.EXPORT_RETENTION_DAYS),
+    )
+    if stored != 1:  # cancelled after its last chunk
+        _remove(final)
+        return "cancelled"
+    return f"done: {written.rows} rows"
+
+
+def _write_job(export: Export, *, partial_path: Path, folder: Path) -> Written:
+    try:
+        data = records.clean_filters(export.filters)
+    except InvalidExport as invalid:
+        # A gateway or tier named in the filters was renamed or removed since.
+        raise ValueError(f"its filters no longer apply: {invalid}") from None
+    selection = records.Selection(data=data, detector_version=export.detector_version)
+
+    def progress(done: int, total: int) -> None:
+        updated = Export.objects.filter(pk=export.pk, status=Export.Status.RUNNING).update(
+            done=done, total=total, heartbeat_at=timezone.now()
+        )
+        if updated != 1:
+            raise Cancelled
+
+    options: dict[str, Any] = {
+        "export_format": export.format,
+        "selection": selection,
+        "test_percent": export.test_percent,
+        "title": f"Routing Review export {export.pk}",
+        "filters": export.filters,
+        "on_progress": progress,
+    }
+    if export.format != Export.Format.HF_DATASET:
+        return write_export(partial_path, **options)
+    written = write_export(folder, **options)
+    zip_folder(folder, partial_path, root=f"routing-review-export-{export.pk}")
+    return written
+
+
+def _reason(error: Exception) -> str:
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    if isinstance(error, SoftTimeLimitExceeded):
+        return "it ran longer than the export task's time limit; export fewer rows at once"
+    return (str(error) or type(error).__name__)[:2000]
+
+
+def cancel_export(*, export: Export) -> bool:
+    """Stop a queued or running export; False if it had already finished. A running job sees
+    it at its next chunk, removes its partial file and stops."""
+    return (
+        Export.objects.filter(
+            pk=export.pk, status__in=[Export.Status.QUEUED, Export.Status.RUNNING]
+        ).update(status=Export.Status.CANCELLED, finished_at=timezone.now())
+        == 1
+    )
+
+
+def may_cancel(export: Export, user: Any) -> bool:
+    """Whoever made an export may cancel it; others need the change permission."""
+    if not export.is_active:
+        return False
+    return bool(
+        (export.created_by_id is not None and export.created_by_id == user.pk)
+        or user.has_perm("review.change_export")
+    )
+
+
+# --- Upkeep -----------------------------------------------------------------------------------
+
+
+def expire(*, now: datetime | None = None) -> int:
+    """Delete the files of exports past their retention (the rows stay, marked expired), and
+    partial files no running export owns. Returns how many exports expired."""
+    now = now or timezone.now()
+    expired = 0
+    for export in Export.objects.filter(status=Export.Status.DONE, expires_at__lte=now):
+        if Export.objects.filter(pk=export.pk, status=Export.Status.DONE).update(
+            status=Export.Status.EXPIRED, file_name=""
+        ):
+            if export.file_name:
+                (export_dir() / export.file_name).unlink(missing_ok=True)
+            expired += 1
+    _remove_orphans()
+    return expired
+
+
+def _remove_orphans() -> None:
+    directory = export_dir()
+    if not directory.is_dir():
+        return
+    active = set(
+        Export.objects.filter(status__in=[Export.Status.QUEUED, Export.Status.RUNNING]).values_list(
+            "pk", flat=True
+        )
+    )
+    for path in directory.glob(f"export-*{PARTIAL}"):
+        number = path.name.removeprefix("export-").split(".", 1)[0]
+        if number.isdigit() and int(number) not in active:
+            _remove(path)
+
+
+def sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Send again the exports whose trigger was lost, and those whose worker died (their
+    heartbeat stopped); after MAX_ATTEMPTS starts, a stalled export fails instead."""
+    now = now or timezone.now()
+    resent = failed = 0
+    lost = Export.objects.filter(status=Export.Status.QUEUED, created_at__lt=now - LOST_AFTER)
+    lost = lost.filter(Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - LOST_AFTER))
+    for export_id in list(lost.values_list("pk", flat=True)):
+        # The heartbeat marks the re-send, so a broker that stays down gets one per interval.
+        if Export.objects.filter(pk=export_id, status=Export.Status.QUEUED).update(
+            heartbeat_at=now
+        ):
+            _enqueue(export_id)
+            resent += 1
+    stalled = Export.objects.filter(
+        status=Export.Status.RUNNING, heartbeat_at__lt=now - STALLED_AFTER
+    )
+    for export in list(stalled):
+        running = Export.objects.filter(
+            pk=export.pk, status=Export.Status.RUNNING, heartbeat_at=export.heartbeat_at
+        )
+        if export.attempts >= MAX_ATTEMPTS:
+            failed += running.update(
+                status=Export.Status.FAILED,
+                error=f"its worker stopped {export.attempts} times before it finished",
+                finished_at=now,
+            )
+        elif running.update(status=Export.Status.QUEUED, heartbeat_at=now):
+            _enqueue(export.pk)
+            resent += 1
+    return {"resent": resent, "failed": failed}
