@@ -318,7 +318,11 @@ class DecisionListApi(PeopleApiView):
         if not form.is_valid():
             raise exceptions.ValidationError(field_errors(form.errors))
         data = form.cleaned_data
-        page = explorer.page(data, detector_version=Detector.current().version)
+        page = explorer.page(
+            data,
+            detector_version=Detector.current().version,
+            blind=labels.blind_to(self.person(request)),
+        )
         context = {"visible": visible_labels_of(page.decisions, request.user)}
         following = None
         if page.next_cursor:

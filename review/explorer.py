@@ -113,8 +113,12 @@ def filter_form(params: QueryDict) -> FilterForm:
     return FilterForm(params)
 
 
-def decisions(data: dict[str, Any], *, detector_version: str | None = None) -> QuerySet[Decision]:
-    """The decisions a cleaned filter form selects, unordered."""
+def decisions(
+    data: dict[str, Any], *, detector_version: str | None = None, blind: set[int] | None = None
+) -> QuerySet[Decision]:
+    """The decisions a cleaned filter form selects, unordered. ``blind``: decisions whose labels
+    the viewer may not see yet (``labels.blind_to``); a label filter leaves them out, or whether
+    they match would tell the hidden verdict."""
     version = detector_version or Detector.current().version
     found = Decision.objects.all()
     if data.get("since"):
@@ -145,17 +149,21 @@ def decisions(data: dict[str, Any], *, detector_version: str | None = None) -> Q
         if label in Verdict.values:
             labels = labels.filter(verdict=label)
         found = found.filter(~Exists(labels) if label == "none" else Exists(labels))
+        if blind:
+            found = found.exclude(pk__in=blind)
     return found
 
 
-def page(data: dict[str, Any], *, detector_version: str | None = None) -> Page:
+def page(
+    data: dict[str, Any], *, detector_version: str | None = None, blind: set[int] | None = None
+) -> Page:
     """One page of the filtered decisions, after the cursor in ``data['after']``, each with its
     current flags and its labels prefetched."""
     version = detector_version or Detector.current().version
     sort = data.get("sort") or Sort.TIME
     descending = (data.get("order") or "desc") == "desc"
     limit = data.get("limit") or PAGE_SIZE
-    found = decisions(data, detector_version=version)
+    found = decisions(data, detector_version=version, blind=blind)
     if sort == Sort.COST:
         # Unpriced calls (a model without catalog prices) have no place in a cost order.
         found = found.filter(cost_usd__isnull=False).annotate(sort_key=F("cost_usd"))

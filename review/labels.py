@@ -212,13 +212,20 @@ def visible_labels(
     return VisibleLabels(labels=labels, hidden=False)
 
 
-def blind_to(user: Any) -> set[int]:
-    """Decisions whose other labels ``user`` may not see yet, anywhere (audit trail, similar
-    prompts): blind decisions of open rounds that the user may label and has not."""
-    if not user.has_perm("review.add_label"):
-        return set()
+def all_blind() -> set[int]:
+    """Every decision labelled blind right now, whoever looks (for exports, made for no one
+    in particular)."""
     waiting = QueueItem.objects.filter(
         round__closed_at__isnull=True, round__labels_per_item__gt=1
     ).values_list("decision_id", flat=True)
+    return blind_decision_ids(waiting)
+
+
+def blind_to(user: Any) -> set[int]:
+    """Decisions whose other labels ``user`` may not see yet, anywhere (audit trail, similar
+    prompts, explorer filters, policy examples): blind decisions of open rounds that the user
+    may label and has not."""
+    if not user.has_perm("review.add_label"):
+        return set()
     labelled = Label.objects.filter(reviewer=user).values_list("decision_id", flat=True)
-    return blind_decision_ids(waiting) - set(labelled)
+    return all_blind() - set(labelled)

@@ -2,6 +2,7 @@
 
 Gateways poll it; the ETag lets them do so for free (``If-None-Match`` → 304)."""
 
+import hashlib
 from typing import Any
 
 from django.http import HttpResponse
@@ -10,7 +11,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from review import policy, policy_render
@@ -30,6 +30,12 @@ class PolicyApi(APIView):
     authentication_classes = [GatewayKeyAuthentication]
     permission_classes = [has_scope(Scope.POLICY_READ)]
     throttle_classes = [GatewayKeyThrottle]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # ``format`` names the policy's rendering here, not a DRF renderer: always JSON out
+        # (the YAML rendering is returned as a plain response).
+        renderer = JSONRenderer()
+        return renderer, renderer.media_type
 
     @extend_schema(
         summary="The active routing policy",
@@ -55,12 +61,6 @@ class PolicyApi(APIView):
             404: OpenApiResponse(ERROR_SCHEMA, description="No policy is active yet."),
         },
     )
-    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
-        # ``format`` names the policy's rendering here, not a DRF renderer: always JSON out
-        # (the YAML rendering is returned as a plain response).
-        renderer = JSONRenderer()
-        return renderer, renderer.media_type
-
     def get(self, request: Request) -> Any:
         fmt = request.query_params.get("format", "json")
         if fmt not in FORMATS:
@@ -68,11 +68,6 @@ class PolicyApi(APIView):
         version = policy.active()
         if version is None:
             raise NoActivePolicy()
-        # The rendering depends on the query too (format, models, tiers): part of the tag.
-        query = "&".join(f"{k}={v}" for k, v in sorted(request.query_params.items()))
-        tag = policy.etag(version, variant=query)
-        if tag in _tags(request.headers.get("If-None-Match", "")):
-            return HttpResponse(status=304, headers={"ETag": tag})
         models = {
             key.removeprefix("model."): str(value)
             for key, value in request.query_params.items()
@@ -80,10 +75,10 @@ class PolicyApi(APIView):
         }
         try:
             if fmt == "litellm":
-                body = policy_render.as_litellm(version, models=models)
-                response: Any = HttpResponse(body, content_type="application/yaml")
-            elif fmt == "routellm":
-                response = Response(
+                body = policy_render.as_litellm(version, models=models).encode()
+                content_type = "application/yaml"
+            else:
+                payload = (
                     policy_render.as_routellm(
                         version,
                         router=request.query_params.get("router", "mf"),
@@ -91,11 +86,18 @@ class PolicyApi(APIView):
                         strong=request.query_params.get("strong"),
                         models=models,
                     )
+                    if fmt == "routellm"
+                    else policy_render.as_json(version)
                 )
-            else:
-                response = Response(policy_render.as_json(version))
+                body, content_type = JSONRenderer().render(payload), "application/json"
         except policy_render.NotRenderable as error:
             raise exceptions.ValidationError({"format": str(error)}) from error
+        # The tag is the rendering's: a tier's model taken from recent traffic can change what
+        # a gateway gets without a new version.
+        tag = policy.etag(version, variant=hashlib.sha256(body).hexdigest())
+        if tag in _tags(request.headers.get("If-None-Match", "")):
+            return HttpResponse(status=304, headers={"ETag": tag})
+        response = HttpResponse(body, content_type=content_type)
         response["ETag"] = tag
         response["Cache-Control"] = "no-cache"  # revalidate every time; 304 makes it cheap
         return response

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from review import policy, policy_charts, policy_render, proposals, replay, tasks
+from review import labels, policy, policy_charts, policy_render, proposals, replay, tasks
 from review.access import person, requires
 from review.forms import ActivateForm, PolicyRulesForm, ProposeForm, ReplayForm
 from review.models import Decision, PolicyReplay, PolicyVersion
@@ -169,7 +169,7 @@ def compare(request: HttpRequest) -> HttpResponse:
             for job in jobs.values()
         ),
         "chart": policy_charts.cost_quality(base, proposal, figures) if both_done else None,
-        "examples": changed_examples(base, proposal),
+        "examples": changed_examples(base, proposal, hidden=labels.blind_to(person(request))),
         "since": since,
         "until": until,
         "activate_form": ActivateForm()
@@ -262,15 +262,18 @@ def _bounds(rule: dict[str, str] | None) -> str:
 
 
 def changed_examples(
-    base: PolicyVersion, proposal: PolicyVersion, *, limit: int = 25
+    base: PolicyVersion, proposal: PolicyVersion, *, limit: int = 25, hidden: set[int] | None = None
 ) -> list[dict[str, Any]]:
     """Labelled decisions the two versions route differently, fixes first: the evidence behind
-    each change."""
+    each change. ``hidden``: decisions whose labels the viewer may not see yet (their right tier
+    would tell another reviewer's verdict)."""
     data = proposals.labelled_requests()
     if not len(data.right):
         return []
     before, after = proposals.picks(base.rules, data), proposals.picks(proposal.rules, data)
-    changed = np.nonzero(before != after)[0]
+    changed = [
+        i for i in np.nonzero(before != after)[0] if data.decision_ids[i] not in (hidden or set())
+    ]
     names = data.tier_names
     rows = []
     for i in changed:

@@ -147,6 +147,14 @@ def next_item(
             .update(locked_by=reviewer, locked_until=until)
         )
         if claimed:
+            # Labelled meanwhile by someone else (or by this reviewer in another tab): not
+            # theirs to take after all.
+            given = Label.objects.filter(decision_id=item.decision_id)
+            if given.filter(reviewer=reviewer).exists() or (
+                given.count() >= review_round.labels_per_item
+            ):
+                release(item, reviewer=reviewer)
+                continue
             item.refresh_from_db()
             return item
     return None

@@ -17,7 +17,11 @@ from review.models import Decision
 def decisions(request: HttpRequest) -> HttpResponse:
     """The explorer: filters from the query string, one keyset page at a time."""
     form = explorer.FilterForm(request.GET)
-    page = explorer.page(form.cleaned_data) if form.is_valid() else None
+    page = (
+        explorer.page(form.cleaned_data, blind=labels.blind_to(person(request)))
+        if form.is_valid()
+        else None
+    )
     data = form.cleaned_data if form.is_valid() else {}
     if page:
         blind = labels.blind_decision_ids(d.pk for d in page.decisions)

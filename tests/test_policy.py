@@ -513,3 +513,27 @@ def test_the_weekly_task_closes_the_last_round_and_fits_a_proposal(
     fitted = PolicyVersion.objects.get(number=number)
     assert fitted.origin == PolicyVersion.Origin.FITTED
     assert fitted.fit_report["labelled_decisions"] == 1
+
+
+def test_the_compare_page_hides_labelled_examples_still_blind_to_the_viewer(
+    two_versions, make_decision, reviewer
+):
+    from datetime import date
+
+    from review.models import QueueItem, ReviewRound
+
+    _active, draft = two_versions
+    decision = make_decision(router_score=0.32, router_category="chat")
+    review_round = ReviewRound.objects.create(week_start=date(2026, 11, 30), labels_per_item=2)
+    QueueItem.objects.create(round=review_round, decision=decision, source="flag", position=0)
+    Label.objects.create(
+        decision=decision,
+        reviewer=reviewer,
+        verdict="should_be_cheaper",
+        right_tier=Tier.objects.get(name="small"),
+    )
+    url = reverse("policy-compare") + f"?proposal={draft.number}"
+    other_reviewer = client_for(person("rob", roles.REVIEWER))
+    assert other_reviewer.get(url).context["examples"] == []
+    viewer = client_for(person("vera", roles.VIEWER))  # cannot label, so nothing is blind to them
+    assert [row["decision_id"] for row in viewer.get(url).context["examples"]] == [decision.pk]

@@ -591,3 +591,21 @@ def test_the_audit_trail_keeps_a_blind_label_hidden_from_the_other_reviewer(
     client_for(rob).post(reverse("decision-label", args=[decision.pk]), {"verdict": "correct"})
     rob_sees = client_for(rob).get(reverse("label-audit")).context["events"]
     assert sorted(e.verdict for e in rob_sees) == ["correct", "unsure"]
+
+
+def test_a_label_filter_does_not_tell_a_blind_verdict(make_decision, rita, rob, vera):
+    review_round = ReviewRound.objects.create(week_start=date(2026, 11, 30), labels_per_item=2)
+    decision = make_decision("gpt-4o")
+    QueueItem.objects.create(
+        round=review_round, decision=decision, source=QueueItem.Source.FLAG, position=0
+    )
+    client_for(rita).post(
+        reverse("decision-label", args=[decision.pk]), {"verdict": "should_be_cheaper"}
+    )
+    query = reverse("decisions") + "?label=should_be_cheaper"
+    assert walk(client_for(rob), "label=should_be_cheaper") == []
+    assert walk(client_for(rob), "label=none") == []  # absent from "none" would tell as much
+    assert walk(client_for(vera), "label=should_be_cheaper") == [decision.pk]  # cannot label
+    assert client_for(rob).get(query).status_code == 200
+    client_for(rob).post(reverse("decision-label", args=[decision.pk]), {"verdict": "correct"})
+    assert walk(client_for(rob), "label=should_be_cheaper") == [decision.pk]

@@ -117,7 +117,9 @@ class Selection:
         """The explorer's rows with their sort value (``sort_key``), and whether they run
         descending: ``explorer.decisions`` narrowed and keyed exactly as ``explorer.page`` does
         (tests/test_exports.py holds the two to the same rows, in the same order)."""
-        found = explorer.decisions(self.data, detector_version=self.detector_version)
+        found = explorer.decisions(
+            self.data, detector_version=self.detector_version, blind=labels.all_blind()
+        )
         sort = self.data.get("sort") or explorer.Sort.TIME
         if sort == explorer.Sort.COST:
             # A cost order leaves unpriced calls out.
