@@ -1,6 +1,7 @@
 """The embedded default, end to end: nothing set but DEBUG, SQLite in a fresh folder, the same
 steps as ``make run``, then the served pages."""
 
+import contextlib
 import http.cookiejar
 import os
 import socket
@@ -11,6 +12,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -73,21 +75,14 @@ class _Browser:
             return error.code, error.headers.get("Location", "")
 
 
-def test_the_embedded_default_sets_up_and_serves(embedded_env):
-    _manage(embedded_env, "migrate", "--noinput")
-    _manage(embedded_env, "load_catalog")
-    assert "Generated 300 decisions" in _manage(embedded_env, "demo_week", "--size", "300")
-    password = _manage(embedded_env, "ensure_admin").split("password: ")[1].strip()
-
-    database = Path(embedded_env["DATA_DIR"]) / "routing_review.sqlite3"
-    with sqlite3.connect(database) as db:
-        assert db.execute("select count(*) from review_decision").fetchone() == (300,)
-
+@contextlib.contextmanager
+def _serving(env: dict[str, str]) -> Iterator["_Browser"]:
+    """The embedded app under runserver, answering /healthz; a cookie-keeping client for it."""
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
         cwd=ROOT,
-        env=embedded_env,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -100,6 +95,23 @@ def test_the_embedded_default_sets_up_and_serves(embedded_env):
                     break
             except OSError:
                 time.sleep(0.2)
+        yield browser
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_the_embedded_default_sets_up_and_serves(embedded_env):
+    _manage(embedded_env, "migrate", "--noinput")
+    _manage(embedded_env, "load_catalog")
+    assert "Generated 300 decisions" in _manage(embedded_env, "demo_week", "--size", "300")
+    password = _manage(embedded_env, "ensure_admin").split("password: ")[1].strip()
+
+    database = Path(embedded_env["DATA_DIR"]) / "routing_review.sqlite3"
+    with sqlite3.connect(database) as db:
+        assert db.execute("select count(*) from review_decision").fetchone() == (300,)
+
+    with _serving(embedded_env) as browser:
         assert browser.request("/healthz") == (200, "ok\n")
         assert browser.request("/") == (302, "/accounts/login/?next=/")
         status, body = browser.request("/accounts/login/")
@@ -113,6 +125,3 @@ def test_the_embedded_default_sets_up_and_serves(embedded_env):
         # The dashboard, from rollups refreshed in-process as the demo week was processed.
         assert "Routing dashboard" in body and '<a class="value plain"' in body
         assert "dashboard-charts" in body and ">300</a>" in body
-    finally:
-        server.terminate()
-        server.wait(timeout=20)

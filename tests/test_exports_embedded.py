@@ -3,14 +3,11 @@ export made on the page is finished when the page answers; the command line work
 
 import json
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from .test_embedded import _Browser, _free_port, _manage, embedded_env  # noqa: F401
+from .test_embedded import _manage, _serving, embedded_env  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,23 +25,7 @@ def test_an_export_made_on_the_page_is_done_when_the_page_answers(embedded_env):
     labelled = pq.read_table(out).num_rows
     assert labelled > 0 and f"Exported {labelled} rows" in summary
 
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=ROOT,
-        env=embedded_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    browser = _Browser(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if browser.request("/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
+    with _serving(embedded_env) as browser:
         browser.request("/accounts/login/")
         assert browser.request(
             "/accounts/login/", {"username": "admin", "password": password, "next": "/"}
@@ -63,6 +44,3 @@ def test_an_export_made_on_the_page_is_done_when_the_page_answers(embedded_env):
         assert status == 200
         rows = [json.loads(line) for line in body.split("\n") if line]
         assert len(rows) == labelled and all(row["labels"] for row in rows)
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
