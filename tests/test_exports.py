@@ -479,13 +479,26 @@ def test_routellm_eval_csv_reads_with_pandas_as_routellm_does(traffic, tmp_path,
 
 # --- CSV cells a spreadsheet cannot run -----------------------------------------------------
 
-TRIGGER = st.sampled_from(formats.FORMULA_TRIGGERS)
+TRIGGER = st.sampled_from([*formats.FORMULA_TRIGGERS, formats.QUOTE, "'=", "''"])
 
 
 @pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@A1", "\t=1", "\r=1", "=cmd|' /C calc'!A0"])
 def test_cells_starting_with_a_formula_sign_are_neutralised(cell):
     assert formats.neutralise(cell) == "'" + cell
     assert formats.restore_cell(formats.neutralise(cell)) == cell
+
+
+@pytest.mark.parametrize("cell", ["'=1+1", "'", "''@x", "'plain"])
+def test_text_starting_with_a_quote_reads_back_as_written(cell):
+    """A prompt that already starts with a quote is not mistaken for a neutralised one."""
+    assert formats.neutralise(cell) == "'" + cell
+    assert formats.restore_cell(formats.neutralise(cell)) == cell
+
+
+@pytest.mark.parametrize("cell", ["", "plain", "1+1", "a=b", "{}", "3.5"])
+def test_cells_without_a_trigger_are_written_as_they_are(cell):
+    assert formats.neutralise(cell) == cell
+    assert formats.restore_cell(cell) == cell
 
 
 @hypothesis_settings(

@@ -135,18 +135,21 @@ def to_json(value: Any) -> bytes:
 # defusedcsv (3.0) covers the signs but not tab or carriage return, lets text through when it
 # looks like a number ("-1+1" does not, "-1,2" does) and rewrites "|" anywhere in the cell, so
 # this small function is used instead: a single quote in front, which spreadsheets show as text
-# and ``restore_cell`` removes.
+# and ``restore_cell`` removes. Text that itself starts with a quote gets one more, so that
+# removing one leading quote always gives the original back ("'=1" is not read as "=1").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+QUOTE = "'"
 
 
 def neutralise(cell: str) -> str:
-    """The cell, made inert for spreadsheets: prefixed with ``'`` if it starts with a trigger."""
-    return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
+    """The cell, made inert for spreadsheets: prefixed with ``'`` if it starts with a trigger
+    (or with a quote, which keeps the prefix reversible)."""
+    return QUOTE + cell if cell.startswith((*FORMULA_TRIGGERS, QUOTE)) else cell
 
 
 def restore_cell(cell: str) -> str:
     """The original text of a cell ``neutralise`` wrote."""
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_TRIGGERS) else cell
+    return cell.removeprefix(QUOTE)
 
 
 def csv_cell(value: Any) -> str | int | float:
