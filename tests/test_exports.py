@@ -8,6 +8,7 @@ Personas: Rita (reviewer, from conftest) and Rob, a second reviewer; the prod pr
 import csv
 import hashlib
 import json
+import os
 import zipfile
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -705,6 +706,116 @@ def test_the_sweep_resends_lost_triggers_and_restarts_dead_jobs(
     with django_capture_on_commit_callbacks() as again:
         jobs.sweep(now=now + timedelta(minutes=1))
     assert again == []
+
+
+def _stall(export: Export, *, minutes: int = 20) -> dict[str, int]:
+    """Age the export's heartbeat past STALLED_AFTER and run the sweep."""
+    Export.objects.filter(pk=export.pk).update(
+        heartbeat_at=timezone.now() - timedelta(minutes=minutes)
+    )
+    return jobs.sweep()
+
+
+def test_an_attempt_the_sweep_replaced_writes_nothing_when_it_finishes_last(
+    traffic, export_dir, django_capture_on_commit_callbacks
+):
+    """A worker the sweep took for dead was only slow: the later attempt's file and row stand."""
+    made = jobs.create_export(export_format="jsonl", filters={})
+    slow = jobs.Attempt.claim(made.pk)
+    assert slow is not None
+    with django_capture_on_commit_callbacks():
+        assert _stall(made) == {"resent": 1, "failed": 0}
+    again = jobs.Attempt.claim(made.pk)
+    assert again is not None and (slow.number, again.number) == (1, 2)
+    assert slow.partial != again.partial and slow.folder != again.folder
+    assert again.run() == "done: 40 rows"
+    made.refresh_from_db()
+    path = export_dir / made.file_name
+    written = path.read_bytes()
+    assert made.checksum == hashlib.sha256(written).hexdigest()
+
+    assert slow.run().startswith("stopped")
+    after = Export.objects.get(pk=made.pk)
+    assert (after.status, after.attempts, after.checksum) == ("done", 2, made.checksum)
+    assert after.heartbeat_at == made.heartbeat_at
+    assert path.read_bytes() == written
+    assert [p.name for p in export_dir.iterdir()] == [made.file_name]
+
+
+def test_an_attempt_the_sweep_replaced_leaves_the_running_attempts_file_alone(
+    traffic, export_dir, django_capture_on_commit_callbacks
+):
+    made = jobs.create_export(export_format="parquet", filters={})
+    slow = jobs.Attempt.claim(made.pk)
+    assert slow is not None
+    with django_capture_on_commit_callbacks():
+        _stall(made)
+    again = jobs.Attempt.claim(made.pk)
+    assert again is not None
+    # The new attempt is midway: its partial file is on disk and its heartbeat is fresh.
+    export_dir.mkdir(parents=True, exist_ok=True)
+    again.partial.write_bytes(b"half of the new attempt's file")
+    again.beat(done=5, total=40)
+    with pytest.raises(jobs.Cancelled):
+        slow.beat(done=10, total=40)  # the old worker's next chunk
+    assert slow.run().startswith("stopped")
+    assert again.partial.read_bytes() == b"half of the new attempt's file"
+    row = Export.objects.get(pk=made.pk)
+    assert (row.status, row.attempts, row.done) == ("running", 2, 5)
+    assert not again.final.exists()
+    # The upkeep keeps the running attempt's file and removes the one of the attempt before.
+    slow.partial.write_bytes(b"left by the first worker")
+    jobs.expire()
+    assert again.partial.exists() and not slow.partial.exists()
+    assert again.run() == "done: 40 rows"
+    assert [p.name for p in export_dir.iterdir()] == [again.final.name]
+
+
+def test_a_cancel_during_the_last_step_leaves_no_file(traffic, export_dir):
+    made = jobs.create_export(export_format="jsonl", filters={})
+    attempt = jobs.Attempt.claim(made.pk)
+    assert attempt is not None
+    written = attempt._write()
+    assert jobs.cancel_export(export=made)
+    checksum, size = jobs.file_digest(attempt.partial)
+    with pytest.raises(jobs.Cancelled):
+        attempt._finish(written, checksum=checksum, size=size)
+    assert not attempt.final.exists()
+    assert Export.objects.get(pk=made.pk).status == "cancelled"
+
+
+def test_hashing_and_zipping_keep_the_heartbeat_going(tmp_path):
+    """A large file takes long to hash and zip, with no chunk written: both call back."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(5 * jobs.BLOCK_BYTES + 7))
+    beats: list[str] = []
+    digest, size = jobs.file_digest(
+        big, on_block=lambda: beats.append("hash"), beat_bytes=2 * jobs.BLOCK_BYTES
+    )
+    assert (digest, size) == (hashlib.sha256(big.read_bytes()).hexdigest(), big.stat().st_size)
+    assert beats == ["hash", "hash"]
+    folder = tmp_path / "folder"
+    (folder / "data").mkdir(parents=True)
+    for name in ("README.md", "data/a.parquet", "data/b.parquet"):
+        (folder / name).write_text(name)
+    jobs.zip_folder(folder, tmp_path / "out.zip", root="r", on_file=lambda: beats.append("zip"))
+    assert beats.count("zip") == 3
+
+
+def test_a_dataset_attempt_that_lost_its_claim_stops_and_cleans_up(
+    traffic, export_dir, django_capture_on_commit_callbacks
+):
+    made = jobs.create_export(export_format="hf_dataset", filters={}, test_percent=20)
+    slow = jobs.Attempt.claim(made.pk)
+    assert slow is not None
+    slow.beat()  # its own claim: the heartbeat is written
+    with django_capture_on_commit_callbacks():
+        _stall(made)
+    with pytest.raises(jobs.Cancelled):
+        slow.beat()
+    assert slow.run().startswith("stopped")
+    assert not slow.folder.exists() and not slow.partial.exists()
+    assert Export.objects.get(pk=made.pk).status == "queued"
 
 
 def test_the_docs_describe_every_field():

@@ -2,9 +2,10 @@
 the rows into a file with progress, cancellable, kept EXPORT_RETENTION_DAYS, then deleted.
 
 The Export row is the job's state; Celery only carries the trigger. Running claims the row with
-a conditional update (queued → running), every chunk's progress is another conditional update
-(running only), so a cancellation, which moves the row out of running, stops the job at its
-next chunk. A lost trigger or a dead worker is found by ``sweep``. ``write_export`` is the same
+a conditional update (queued → running, one more attempt), every chunk's progress is another
+conditional update (running, the same attempt), so a cancellation, which moves the row out of
+running, or a later attempt stops the job at its next chunk. A lost trigger or a dead worker is
+found by ``sweep``. ``write_export`` is the same
 streaming for the command line, without a row.
 """
 
@@ -101,24 +102,40 @@ def write_export(
     return Written(rows=writer.tally.rows, decisions=done, summary=writer.tally.as_dict())
 
 
-def file_digest(path: Path) -> tuple[str, int]:
-    """SHA-256 (hex) and size of a file, read in blocks."""
+# Hashing or zipping a large file takes seconds to minutes with no chunk written; the job's
+# heartbeat goes on meanwhile (every BEAT_BYTES read, every file zipped).
+BEAT_BYTES = 64 * 1024 * 1024
+BLOCK_BYTES = 1024 * 1024
+
+
+def file_digest(
+    path: Path, *, on_block: Callable[[], None] | None = None, beat_bytes: int = BEAT_BYTES
+) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a file, read in blocks; ``on_block()`` every ``beat_bytes``."""
     digest = hashlib.sha256()
-    size = 0
+    size = since_beat = 0
     with path.open("rb") as file:
-        while block := file.read(1024 * 1024):
+        while block := file.read(BLOCK_BYTES):
             digest.update(block)
             size += len(block)
+            since_beat += len(block)
+            if on_block and since_beat >= beat_bytes:
+                on_block()
+                since_beat = 0
     return digest.hexdigest(), size
 
 
-def zip_folder(folder: Path, target: Path, *, root: str) -> None:
-    """Zip ``folder`` into ``target`` under the folder name ``root``, file by file from disk.
-    Parquet is compressed already, so the entries are stored as they are."""
+def zip_folder(
+    folder: Path, target: Path, *, root: str, on_file: Callable[[], None] | None = None
+) -> None:
+    """Zip ``folder`` into ``target`` under the folder name ``root``, file by file from disk,
+    calling ``on_file()`` after each. Parquet is compressed already, so entries are stored."""
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
         for path in sorted(folder.rglob("*")):
             if path.is_file():
                 archive.write(path, f"{root}/{path.relative_to(folder).as_posix()}")
+                if on_file:
+                    on_file()
 
 
 def _remove(path: Path) -> None:
@@ -195,87 +212,123 @@ def _enqueue(export_id: int) -> None:
 def run_export(*, export_id: int) -> str:
     """Claim a queued export and write its file; says what happened. Failures are recorded on
     the row (and logged), not raised: a retry would only fail the same way."""
-    now = timezone.now()
-    claimed = Export.objects.filter(pk=export_id, status=Export.Status.QUEUED).update(
-        status=Export.Status.RUNNING,
-        started_at=now,
-        heartbeat_at=now,
-        attempts=F("attempts") + 1,
-        done=0,
-        error="",
-    )
-    if claimed != 1:
+    attempt = Attempt.claim(export_id)
+    if attempt is None:
         return "not queued (running elsewhere, cancelled or finished)"
-    export = Export.objects.get(pk=export_id)
-    directory = export_dir()
-    final = directory / file_name(export)
-    partial_path = final.with_name(final.name + PARTIAL)
-    folder = directory / f"export-{export.pk}.hf{PARTIAL}"
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        written = _write_job(export, partial_path=partial_path, folder=folder)
-        checksum, size = file_digest(partial_path)
-        partial_path.replace(final)
-    except Cancelled:
-        _remove(partial_path)
-        return "cancelled"
-    except Exception as error:
-        _remove(partial_path)
-        logger.exception("export %s failed", export_id)
-        Export.objects.filter(pk=export_id, status=Export.Status.RUNNING).update(
-            status=Export.Status.FAILED, error=_reason(error), finished_at=timezone.now()
+    return attempt.run()
+
+
+class Attempt:
+    """One worker's claim on a running export. The sweep may give a job it believes stalled to
+    another worker while the first is still alive (a long zip, a paused machine), so everything
+    an attempt writes is tied to its number: each row update requires ``attempts`` to be still
+    this one, and its partial file and folder carry the number, so two attempts never share a
+    file and the one that lost its claim stops at its next chunk and touches nothing else."""
+
+    def __init__(self, export: Export) -> None:
+        self.export = export
+        self.number = export.attempts
+        directory = export_dir()
+        self.final = directory / file_name(export)
+        stem = f"export-{export.pk}.try{self.number}"
+        self.partial = directory / f"{stem}.{formats.writer_for(export.format).extension}{PARTIAL}"
+        self.folder = directory / f"{stem}.hf{PARTIAL}"
+
+    @classmethod
+    def claim(cls, export_id: int) -> "Attempt | None":
+        """Move a queued export to running as a new attempt; None if it was not queued."""
+        now = timezone.now()
+        claimed = Export.objects.filter(pk=export_id, status=Export.Status.QUEUED).update(
+            status=Export.Status.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            attempts=F("attempts") + 1,
+            done=0,
+            error="",
         )
-        return "failed"
-    finally:
-        _remove(folder)
-    finished = timezone.now()
-    stored = Export.objects.filter(pk=export_id, status=Export.Status.RUNNING).update(
-        status=Export.Status.DONE,
-        done=written.decisions,
-        total=written.decisions,
-        row_count=written.rows,
-        summary=written.summary,
-        checksum=checksum,
-        size_bytes=size,
-        file_name=final.name,
-        heartbeat_at=finished,
-        finished_at=finished,
-        expires_at=finished + timedelta(days=settings.EXPORT_RETENTION_DAYS),
-    )
-    if stored != 1:  # cancelled after its last chunk
-        _remove(final)
-        return "cancelled"
-    return f"done: {written.rows} rows"
+        if claimed != 1:
+            return None
+        return cls(Export.objects.get(pk=export_id))
 
-
-def _write_job(export: Export, *, partial_path: Path, folder: Path) -> Written:
-    try:
-        data = records.clean_filters(export.filters)
-    except InvalidExport as invalid:
-        # A gateway or tier named in the filters was renamed or removed since.
-        raise ValueError(f"its filters no longer apply: {invalid}") from None
-    selection = records.Selection(data=data, detector_version=export.detector_version)
-
-    def progress(done: int, total: int) -> None:
-        updated = Export.objects.filter(pk=export.pk, status=Export.Status.RUNNING).update(
-            done=done, total=total, heartbeat_at=timezone.now()
+    def mine(self) -> Any:
+        """The export's row, while it is running under this attempt."""
+        return Export.objects.filter(
+            pk=self.export.pk, status=Export.Status.RUNNING, attempts=self.number
         )
-        if updated != 1:
+
+    def beat(self, **fields: Any) -> None:
+        """Record progress (and that this worker is alive); raise ``Cancelled`` if the export
+        was cancelled or taken over by a later attempt."""
+        if self.mine().update(heartbeat_at=timezone.now(), **fields) != 1:
             raise Cancelled
 
-    options: dict[str, Any] = {
-        "export_format": export.format,
-        "selection": selection,
-        "test_percent": export.test_percent,
-        "title": f"Routing Review export {export.pk}",
-        "filters": export.filters,
-        "on_progress": progress,
-    }
-    if export.format != Export.Format.HF_DATASET:
-        return write_export(partial_path, **options)
-    written = write_export(folder, **options)
-    zip_folder(folder, partial_path, root=f"routing-review-export-{export.pk}")
-    return written
+    def run(self) -> str:
+        try:
+            written = self._write()
+            checksum, size = file_digest(self.partial, on_block=self.beat)
+            return self._finish(written, checksum=checksum, size=size)
+        except Cancelled:
+            return "stopped: cancelled, or taken over by a later attempt"
+        except Exception as error:
+            logger.exception("export %s failed", self.export.pk)
+            self.mine().update(
+                status=Export.Status.FAILED, error=_reason(error), finished_at=timezone.now()
+            )
+            return "failed"
+        finally:
+            _remove(self.partial)
+            _remove(self.folder)
+
+    def _write(self) -> Written:
+        export = self.export
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            data = records.clean_filters(export.filters)
+        except InvalidExport as invalid:
+            # A gateway or tier named in the filters was renamed or removed since.
+            raise ValueError(f"its filters no longer apply: {invalid}") from None
+        options: dict[str, Any] = {
+            "export_format": export.format,
+            "selection": records.Selection(data=data, detector_version=export.detector_version),
+            "test_percent": export.test_percent,
+            "title": f"Routing Review export {export.pk}",
+            "filters": export.filters,
+            "on_progress": lambda done, total: self.beat(done=done, total=total),
+        }
+        if export.format != Export.Format.HF_DATASET:
+            return write_export(self.partial, **options)
+        written = write_export(self.folder, **options)
+        zip_folder(
+            self.folder,
+            self.partial,
+            root=f"routing-review-export-{export.pk}",
+            on_file=self.beat,
+        )
+        return written
+
+    def _finish(self, written: Written, *, checksum: str, size: int) -> str:
+        # The row stays locked from the check to the update, so the file under the final name
+        # is always the one whose checksum the row records: a stale attempt, or a cancel,
+        # finds the row changed and leaves the final name alone.
+        with transaction.atomic():
+            if not list(self.mine().select_for_update().values_list("pk", flat=True)):
+                raise Cancelled
+            self.partial.replace(self.final)
+            finished = timezone.now()
+            self.mine().update(
+                status=Export.Status.DONE,
+                done=written.decisions,
+                total=written.decisions,
+                row_count=written.rows,
+                summary=written.summary,
+                checksum=checksum,
+                size_bytes=size,
+                file_name=self.final.name,
+                heartbeat_at=finished,
+                finished_at=finished,
+                expires_at=finished + timedelta(days=settings.EXPORT_RETENTION_DAYS),
+            )
+        return f"done: {written.rows} rows"
 
 
 def _reason(error: Exception) -> str:
@@ -327,17 +380,22 @@ def expire(*, now: datetime | None = None) -> int:
 
 
 def _remove_orphans() -> None:
+    """Remove partial files and folders that no running attempt is writing: those of finished
+    exports, and those of an earlier attempt of an export that was started again."""
     directory = export_dir()
     if not directory.is_dir():
         return
-    active = set(
-        Export.objects.filter(status__in=[Export.Status.QUEUED, Export.Status.RUNNING]).values_list(
-            "pk", flat=True
+    # Listed before the running attempts are read: a file seen here was made by an attempt
+    # that had claimed its row already, so a job starting meanwhile does not lose its file.
+    partials = list(directory.glob(f"export-*{PARTIAL}"))
+    writing = {
+        f"export-{pk}.try{attempt}."
+        for pk, attempt in Export.objects.filter(status=Export.Status.RUNNING).values_list(
+            "pk", "attempts"
         )
-    )
-    for path in directory.glob(f"export-*{PARTIAL}"):
-        number = path.name.removeprefix("export-").split(".", 1)[0]
-        if number.isdigit() and int(number) not in active:
+    }
+    for path in partials:
+        if not any(path.name.startswith(prefix) for prefix in writing):
             _remove(path)
 
 
