@@ -11,20 +11,21 @@ import hashlib
 import math
 import pickle
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import sparse
-from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
 from review.features import prompt_features
+from review.hashed_text import vectorizer
 from review.models import Decision, DetectorModel, DetectorSettings, FlagKind, Label, Verdict
+
+if TYPE_CHECKING:  # scikit-learn and SciPy load where a model is trained or used (hashed_text)
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
 
 HELD_OUT_BUCKETS = 5  # one fifth held out
 MIN_HELD_OUT_POSITIVES = 5
-_TEXT = HashingVectorizer(n_features=2**16, ngram_range=(1, 2), alternate_sign=False)
+TEXT_FEATURES = 2**16
 EXTRA_COLUMNS = ("event_id",)
 
 
@@ -33,7 +34,9 @@ def held_out(event_id: str) -> bool:
     return hashlib.sha256(event_id.encode()).digest()[0] % HELD_OUT_BUCKETS == 0
 
 
-def vectorize(rows: list[dict[str, Any]], served_positions: list[int]) -> sparse.csr_matrix:
+def vectorize(rows: list[dict[str, Any]], served_positions: list[int]) -> "sparse.csr_matrix":
+    from scipy import sparse
+
     texts = [
         f"{row['prompt_text'] or ''} category_{(row['router_category'] or 'none').lower()}"
         for row in rows
@@ -42,7 +45,8 @@ def vectorize(rows: list[dict[str, Any]], served_positions: list[int]) -> sparse
         [_numeric(row, position) for row, position in zip(rows, served_positions, strict=True)],
         dtype=float,
     )
-    return sparse.hstack([_TEXT.transform(texts), sparse.csr_matrix(numeric)]).tocsr()
+    text = vectorizer(TEXT_FEATURES).transform(texts)
+    return sparse.hstack([text, sparse.csr_matrix(numeric)]).tocsr()
 
 
 def _numeric(row: dict[str, Any], served_position: int) -> list[float]:
@@ -83,6 +87,9 @@ class TrainingResult:
 
 def train(*, minimum_labels: int | None = None) -> TrainingResult:
     """Train, compare with the heuristic on held-out labels, and store a new version."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
     from review import detection  # detection uses this module to score
 
     settings = DetectorSettings.current()
@@ -167,7 +174,7 @@ def _verdicts() -> dict[int, str]:
 @dataclass
 class LearnedScorer:
     model: DetectorModel
-    estimators: dict[str, LogisticRegression]
+    estimators: "dict[str, LogisticRegression]"
 
     @classmethod
     def active(cls) -> "LearnedScorer | None":

@@ -16,7 +16,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, Max, OuterRef, Q, Subquery, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from sklearn.metrics import cohen_kappa_score
 
 from review.detection import Detector
 from review.models import Decision, Flag, FlagKind, Label, QueueItem, ReviewRound
@@ -308,4 +307,6 @@ def agreement(review_round: ReviewRound) -> Agreement:
     first, second = zip(*pairs, strict=True)
     if len(set(first) | set(second)) == 1:
         return Agreement(items=len(pairs), kappa=1.0)  # everyone agreed on the one verdict used
+    from sklearn.metrics import cohen_kappa_score  # see review.hashed_text on loading sklearn
+
     return Agreement(items=len(pairs), kappa=round(float(cohen_kappa_score(first, second)), 3))

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.feature_extraction.text import HashingVectorizer
 
+from review.hashed_text import vectorizer
 from review.models import Decision, Label
 
-_VECTORS = HashingVectorizer(n_features=2**18, ngram_range=(1, 2), alternate_sign=False)
+N_FEATURES = 2**18
 POOL = 3000  # recent decisions searched: recent traffic is what the router sees now
 COMPARED_CHARACTERS = 4000  # the start of a prompt says what it is; pasted context is noise
 MIN_SIMILARITY = 0.3
@@ -61,9 +61,10 @@ def similar_for(
     ).values_list("decision_id", "verdict"):
         verdicts.setdefault(decision_id, []).append(verdict)
     queries = list(prompts.items())
+    vectors = vectorizer(N_FEATURES)
     similarity = (
-        _VECTORS.transform([text[:COMPARED_CHARACTERS] for _, text in queries])
-        @ _VECTORS.transform([row["prompt_text"][:COMPARED_CHARACTERS] for row in pool]).T
+        vectors.transform([text[:COMPARED_CHARACTERS] for _, text in queries])
+        @ vectors.transform([row["prompt_text"][:COMPARED_CHARACTERS] for row in pool]).T
     ).toarray()
     found: dict[int, list[Similar]] = {}
     for position, (decision_id, _) in enumerate(queries):

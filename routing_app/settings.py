@@ -10,6 +10,7 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from routing_app.envvars import (
     env_bool,
@@ -120,6 +121,14 @@ CELERY_TASK_IGNORE_RESULT = True  # state lives in Postgres rows, not in Celery 
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# Exports have their own queue so a deployment can give them a lean worker of their own (see
+# docker-compose.yml): a worker that has scored prompts holds scikit-learn, about 100 MB more
+# than an export needs. A worker started without -Q consumes both queues, so a single worker
+# still runs everything.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+EXPORT_QUEUE = "exports"
+CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(EXPORT_QUEUE))
+CELERY_TASK_ROUTES = {"review.tasks.run_export": {"queue": EXPORT_QUEUE}}
 CELERY_BEAT_SCHEDULE = {
     # Gateways that do not log a cost, and models classified after their traffic arrived, leave
     # decisions without a tier or a cost; sweeping hourly keeps dashboard totals honest within

@@ -63,7 +63,10 @@ def start_gunicorn(env: dict[str, str], *, workers: int = 1) -> tuple[subprocess
     raise RuntimeError("gunicorn did not answer /healthz within 30 s")
 
 
-def start_worker(env: dict[str, str], *, name: str = "worker") -> subprocess.Popen[str]:
+def start_worker(
+    env: dict[str, str], *, name: str = "worker", queues: list[str] | None = None
+) -> subprocess.Popen[str]:
+    """A solo-pool worker (the task runs in this process); on every queue unless told."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -81,6 +84,7 @@ def start_worker(env: dict[str, str], *, name: str = "worker") -> subprocess.Pop
             "--without-heartbeat",
             "--without-gossip",
             "--without-mingle",
+            *(["--queues", ",".join(queues)] if queues else []),
         ],
         cwd=ROOT,
         env=env,

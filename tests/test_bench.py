@@ -63,7 +63,7 @@ ROOT = Path(__file__).resolve().parent.parent
                 "Export benchmark: 3,000 labelled decisions",
                 "rows/s",
                 "worker peak MB",
-                "worker peak from 600 to 3,000 decisions: jsonl",
+                "jsonl worker peak from 600 to 3,000 decisions",
                 "against the 300 MB target",
             ],
         ),

@@ -1,5 +1,6 @@
 """Export jobs on a real Celery worker (Redis, the test database): progress seen while the file
-is written, and a cancellation that stops the job mid-file and frees the worker."""
+is written, a cancellation that stops the job mid-file and frees the worker, and a worker on the
+export queue alone that never loads scikit-learn."""
 
 import hashlib
 import time
@@ -36,6 +37,16 @@ def worker(transactional_db, export_dir):
         REDIS_URL=settings.REDIS_URL, EXPORT_DIR=str(export_dir), EXPORT_CHUNK_ROWS=str(CHUNK)
     )
     process = processes.start_worker(env, name="exports")
+    yield process
+    processes.stop(process)
+
+
+@pytest.fixture
+def export_worker(transactional_db, export_dir):
+    """A worker on the export queue only, as docker-compose runs one."""
+    celery_app.control.purge()
+    env = processes.app_env(REDIS_URL=settings.REDIS_URL, EXPORT_DIR=str(export_dir))
+    process = processes.start_worker(env, name="lean", queues=[settings.EXPORT_QUEUE])
     yield process
     processes.stop(process)
 
@@ -122,3 +133,29 @@ def test_a_cancelled_export_stops_mid_file_and_frees_the_worker(worker, many, ex
     # It stopped: the rows read stayed where the cancellation found them, far short of all.
     assert made.done <= done + 2 * CHUNK < DECISIONS
     assert not made.file_name and not list(export_dir.glob(f"export-{made.pk}.*"))
+
+
+def test_exports_are_routed_to_their_own_queue_and_the_rest_is_not():
+    route = celery_app.amqp.router.route
+    assert route({}, "review.tasks.run_export")["queue"].name == settings.EXPORT_QUEUE
+    for task in ("review.tasks.process_decisions", "review.tasks.expire_exports"):
+        assert route({}, task)["queue"].name == settings.CELERY_TASK_DEFAULT_QUEUE
+    # A worker started without --queues consumes every declared queue: one worker runs all.
+    assert {queue.name for queue in settings.CELERY_TASK_QUEUES} == {"celery", "exports"}
+
+
+def test_a_worker_on_the_export_queue_runs_exports_without_loading_scikit_learn(
+    export_worker, many, export_dir
+):
+    """What keeps an export worker's memory low: the text-similarity and learning code (and
+    with it scikit-learn and SciPy) is never imported by the export path."""
+    for export_format in ("jsonl", "parquet", "hf_dataset"):
+        made = jobs.create_export(export_format=export_format, filters={}, test_percent=10)
+        watch(export_worker, made, {"done", "failed", "cancelled"})
+        made.refresh_from_db()
+        assert made.status == Export.Status.DONE, made.error
+        assert made.row_count == DECISIONS
+    maps = Path(f"/proc/{export_worker.pid}/maps").read_text()
+    assert "pyarrow" in maps  # the check sees the libraries the worker loaded
+    loaded = {name for name in ("sklearn", "scipy") if f"/{name}/" in maps}
+    assert not loaded, f"the export worker loaded {loaded}"
