@@ -529,15 +529,16 @@ class LabelApi(PeopleApiView):
             raise exceptions.ValidationError(field_errors(given.errors))
         data = given.validated_data
         user = self.person(request)
-        changing = Label.objects.filter(decision=data["decision"], reviewer=user).exists()
-        if changing and not user.has_perm("review.change_label"):
-            raise exceptions.PermissionDenied("your role lacks review.change_label")
-        label, created = labels.record_label(
-            decision=data["decision"],
-            reviewer=user,
-            verdict=data["verdict"],
-            right_tier=data.get("right_tier"),
-            note=data.get("note") or "",
-            source=LabelEvent.Source.API,
-        )
+        try:
+            label, created = labels.record_label(
+                decision=data["decision"],
+                reviewer=user,
+                verdict=data["verdict"],
+                right_tier=data.get("right_tier"),
+                note=data.get("note") or "",
+                source=LabelEvent.Source.API,
+                may_change=user.has_perm("review.change_label"),
+            )
+        except labels.ChangeRefused:
+            raise exceptions.PermissionDenied("your role lacks review.change_label") from None
         return Response(LabelOutput(label).data, status=201 if created else 200)

@@ -71,6 +71,16 @@ def import_labels(lines: list[str]) -> ImportReport:
     return report
 
 
+class ChangeRefused(Exception):
+    """The reviewer has a label on the decision already and may not change it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "You have labelled this decision already, and your role may give labels but not "
+            "change them (review.change_label)."
+        )
+
+
 def record_label(
     *,
     decision: Decision,
@@ -79,11 +89,14 @@ def record_label(
     right_tier: Tier | None,
     note: str,
     source: str,
+    may_change: bool = True,
 ) -> tuple[Label, bool]:
     """Give or change ``reviewer``'s label on ``decision``, and write the audit row.
-    Returns the label and whether it is new. Saving the same label again writes nothing."""
+    Returns the label and whether it is new. Saving the same label again writes nothing.
+    Raises ``ChangeRefused`` for a different label where ``may_change`` is false."""
     with transaction.atomic():
-        # The row lock makes two quick saves of the same label (a double submit) audit in order.
+        # The row lock makes two quick saves of the same label (a double submit) audit in order,
+        # and the check for an existing label part of the same step as the save.
         label = (
             Label.objects.select_for_update().filter(decision=decision, reviewer=reviewer).first()
         )
@@ -106,6 +119,8 @@ def record_label(
         current = {"verdict": verdict, "right_tier": right_tier.name if right_tier else None}
         if previous == {**current, "note": note}:
             return label, False
+        if not may_change:
+            raise ChangeRefused
         label.verdict, label.right_tier, label.note = verdict, right_tier, note
         label.save(update_fields=["verdict", "right_tier", "note", "updated_at"])
         _audit(label, LabelEvent.Action.CHANGED, source, previous=previous)

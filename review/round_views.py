@@ -1,6 +1,7 @@
 """Pages of the weekly review: the rounds, a round's progress, the queue, the audit trail."""
 
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
@@ -65,20 +66,28 @@ def round_detail(request: HttpRequest, round_id: int) -> HttpResponse:
 
 @requires("review.view_reviewround", "review.add_label")
 def round_next(request: HttpRequest, round_id: int) -> HttpResponse:
-    """Claim the reviewer's next item and go to it. ``?skip=<item>`` releases that item and
-    looks after it."""
+    """Claim the reviewer's next item (or the one they hold) and go to it."""
     review_round = get_object_or_404(ReviewRound, pk=round_id)
-    after = None
-    skipped = request.GET.get("skip")
-    if skipped and skipped.isdigit():
-        item = QueueItem.objects.filter(round=review_round, pk=int(skipped)).first()
-        if item is not None:
-            rounds.release(item, reviewer=person(request))
-            after = item.position
+    return _go_to_next(request, review_round)
+
+
+@require_POST
+@requires("review.view_reviewround", "review.add_label")
+def skip_item(request: HttpRequest, round_id: int, item_id: int) -> HttpResponse:
+    """Release the item (if the reviewer holds it) and claim the next one after it. A POST, so
+    a link or image on another site cannot make a reviewer skip."""
+    item = get_object_or_404(
+        QueueItem.objects.select_related("round"), round_id=round_id, pk=item_id
+    )
+    rounds.release(item, reviewer=person(request))
+    return _go_to_next(request, item.round, after_position=item.position)
+
+
+def _go_to_next(
+    request: HttpRequest, review_round: ReviewRound, *, after_position: int | None = None
+) -> HttpResponse:
     item = rounds.next_item(
-        review_round=review_round,
-        reviewer=person(request),
-        after_position=after,
+        review_round=review_round, reviewer=person(request), after_position=after_position
     )
     if item is None:
         context = {"round": review_round, "progress": rounds.progress(review_round)}
@@ -105,15 +114,20 @@ def queue_item(request: HttpRequest, round_id: int, item_id: int) -> HttpRespons
         if not reviewer.has_perm("review.add_label"):
             return HttpResponse("Labelling needs the reviewer role.", status=403)
         form = LabelForm(request.POST)
-        if form.is_valid() and rounds.can_label(item, reviewer):
-            _save(form, item.decision, reviewer)
-            rounds.release(item, reviewer=reviewer)
-            return redirect("round-next", item.round_id)
-        if form.is_valid():
+        status = 400
+        if form.is_valid() and not rounds.can_label(item, reviewer):
             messages.error(
                 request, f"{item.locked_by} holds this item now; your label is not saved."
             )
-        status = 400
+        elif form.is_valid():
+            try:
+                _save(form, item.decision, reviewer)
+            except labels.ChangeRefused as refused:
+                messages.error(request, str(refused))
+                status = 403
+            else:
+                rounds.release(item, reviewer=reviewer)
+                return redirect("round-next", item.round_id)
     else:
         form, status = None, 200
     case = cases.gather(item.decision, viewer=reviewer)
@@ -141,20 +155,26 @@ def decision_label(request: HttpRequest, pk: int) -> HttpResponse:
     """Label a decision from its case page outside a round."""
     decision = get_object_or_404(Decision, pk=pk)
     form = LabelForm(request.POST)
+    status = 400
     if form.is_valid():
-        _save(form, decision, person(request))
-        messages.success(request, "Label saved.")
-        return redirect("decision", decision.pk)
+        try:
+            _save(form, decision, person(request))
+        except labels.ChangeRefused as refused:
+            messages.error(request, str(refused))
+            status = 403
+        else:
+            messages.success(request, "Label saved.")
+            return redirect("decision", decision.pk)
     case = cases.gather(decision, viewer=person(request))
     context = {
         "case": case,
         "form": form,
         "label_action": reverse("decision-label", args=[decision.pk]),
     }
-    return render(request, "review/case.html", context, status=400)
+    return render(request, "review/case.html", context, status=status)
 
 
-def _save(form: LabelForm, decision: Decision, reviewer: object) -> None:
+def _save(form: LabelForm, decision: Decision, reviewer: User) -> None:
     verdict = form.cleaned_data["verdict"]
     right_tier = form.cleaned_data["right_tier"] or cases.suggested_tier(
         decision, verdict, list(Tier.objects.all())
@@ -166,6 +186,7 @@ def _save(form: LabelForm, decision: Decision, reviewer: object) -> None:
         right_tier=right_tier,
         note=form.cleaned_data["note"],
         source=LabelEvent.Source.REVIEW,
+        may_change=reviewer.has_perm("review.change_label"),
     )
 
 

@@ -15,6 +15,11 @@ urlpatterns = [
     path("review/<int:round_id>/", round_views.round_detail, name="round"),
     path("review/<int:round_id>/next", round_views.round_next, name="round-next"),
     path("review/<int:round_id>/items/<int:item_id>", round_views.queue_item, name="queue-item"),
+    path(
+        "review/<int:round_id>/items/<int:item_id>/skip",
+        round_views.skip_item,
+        name="queue-item-skip",
+    ),
     path("review/<int:round_id>/report", dashboard_views.round_report, name="round-report"),
     path(
         "review/<int:round_id>/report.pdf",

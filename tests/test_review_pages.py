@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -126,6 +126,7 @@ def action_urls(review_round: ReviewRound) -> list[tuple[str, str]]:
         ("get", reverse("round-next", args=[review_round.pk])),
         ("get", reverse("queue-item", args=[review_round.pk, item.pk])),
         ("post", reverse("queue-item", args=[review_round.pk, item.pk])),
+        ("post", reverse("queue-item-skip", args=[review_round.pk, item.pk])),
         ("post", reverse("decision-label", args=[item.decision_id])),
         ("post", reverse("open-round")),
     ]
@@ -153,6 +154,8 @@ def test_a_viewer_can_neither_take_queue_items_nor_label(review_round, vera):
         client.post(reverse("queue-item", args=[review_round.pk, item.pk]), post).status_code == 403
     )
     assert client.post(reverse("decision-label", args=[item.decision_id]), post).status_code == 403
+    skip = reverse("queue-item-skip", args=[review_round.pk, item.pk])
+    assert client.post(skip).status_code == 403
     assert not Label.objects.exists()
     page = client.get(reverse("decision", args=[item.decision_id])).content.decode()
     assert 'id="label-form"' not in page
@@ -246,11 +249,50 @@ def test_skipping_releases_the_item_and_moves_on(review_round, rita, rob):
     rita_client = client_for(rita)
     first = rita_client.get(reverse("round-next", args=[review_round.pk]))
     item_id = int(first["Location"].rsplit("/", 1)[1])
-    skipped = rita_client.get(reverse("round-next", args=[review_round.pk]) + f"?skip={item_id}")
+    page = rita_client.get(first["Location"]).content.decode()
+    skip = reverse("queue-item-skip", args=[review_round.pk, item_id])
+    assert f'action="{skip}"' in page  # the case page's skip (the j key) posts here
+    skipped = rita_client.post(skip)
     assert int(skipped["Location"].rsplit("/", 1)[1]) != item_id
     # The skipped item is free again: the next reviewer gets it.
     rob_location = client_for(rob).get(reverse("round-next", args=[review_round.pk]))["Location"]
     assert int(rob_location.rsplit("/", 1)[1]) == item_id
+
+
+def test_skipping_takes_a_post_so_no_link_from_elsewhere_can_skip(review_round, rita, rob):
+    rita_client = client_for(rita)
+    location = rita_client.get(reverse("round-next", args=[review_round.pk]))["Location"]
+    item_id = int(location.rsplit("/", 1)[1])
+    skip = reverse("queue-item-skip", args=[review_round.pk, item_id])
+    assert rita_client.get(skip).status_code == 405
+    # The old query string does nothing either: the item stays Rita's.
+    again = rita_client.get(reverse("round-next", args=[review_round.pk]) + f"?skip={item_id}")
+    assert again["Location"] == location
+    # Someone else's skip does not free an item Rita holds.
+    rob_next = client_for(rob).post(skip)
+    assert int(rob_next["Location"].rsplit("/", 1)[1]) != item_id
+    assert QueueItem.objects.get(pk=item_id).locked_by == rita
+
+
+def test_changing_a_label_on_the_pages_needs_the_change_permission(review_round):
+    """Like the API: a role that may add labels but not change them keeps its first verdict."""
+    adder = User.objects.create_user("adam", password="x")
+    adder.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["add_label", "view_decision", "view_reviewround", "view_flag"]
+        )
+    )
+    client = client_for(User.objects.get(pk=adder.pk))
+    item = review_round.items.first()
+    case_label = reverse("decision-label", args=[item.decision_id])
+    assert client.post(case_label, {"verdict": "correct"}).status_code == 302
+    for url in (case_label, reverse("queue-item", args=[review_round.pk, item.pk])):
+        refused = client.post(url, {"verdict": "should_be_cheaper"})
+        assert refused.status_code == 403, url
+        assert "may give labels but not change them" in refused.content.decode()
+    assert client.post(case_label, {"verdict": "correct"}).status_code == 302  # unchanged: fine
+    assert Label.objects.get().verdict == "correct"
+    assert LabelEvent.objects.count() == 1
 
 
 def test_a_label_on_an_item_someone_else_holds_is_refused(review_round, rita, rob):

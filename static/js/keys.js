@@ -10,7 +10,7 @@
   }
 
   function follow(link) {
-    if (link) link.click(); // a boosted link: htmx swaps the body and pushes the URL
+    if (link) link.click(); // a boosted link or form button: htmx swaps the body, pushes the URL
   }
 
   function toggleShortcuts() {
