@@ -716,18 +716,24 @@ def _stall(export: Export, *, minutes: int = 20) -> dict[str, int]:
     return jobs.sweep()
 
 
-def test_an_attempt_the_sweep_replaced_writes_nothing_when_it_finishes_last(
-    traffic, export_dir, django_capture_on_commit_callbacks
-):
-    """A worker the sweep took for dead was only slow: the later attempt's file and row stand."""
-    made = jobs.create_export(export_format="jsonl", filters={})
+def _taken_over(export_format: str, capture: Callable[..., Any]) -> tuple[Export, Any, Any]:
+    """An export whose first attempt the sweep took for dead, and its second attempt."""
+    made = jobs.create_export(export_format=export_format, filters={})
     slow = jobs.Attempt.claim(made.pk)
     assert slow is not None
-    with django_capture_on_commit_callbacks():
+    with capture():
         assert _stall(made) == {"resent": 1, "failed": 0}
     again = jobs.Attempt.claim(made.pk)
     assert again is not None and (slow.number, again.number) == (1, 2)
     assert slow.partial != again.partial and slow.folder != again.folder
+    return made, slow, again
+
+
+def test_an_attempt_the_sweep_replaced_writes_nothing_when_it_finishes_last(
+    traffic, export_dir, django_capture_on_commit_callbacks
+):
+    """A worker the sweep took for dead was only slow: the later attempt's file and row stand."""
+    made, slow, again = _taken_over("jsonl", django_capture_on_commit_callbacks)
     assert again.run() == "done: 40 rows"
     made.refresh_from_db()
     path = export_dir / made.file_name
@@ -745,13 +751,7 @@ def test_an_attempt_the_sweep_replaced_writes_nothing_when_it_finishes_last(
 def test_an_attempt_the_sweep_replaced_leaves_the_running_attempts_file_alone(
     traffic, export_dir, django_capture_on_commit_callbacks
 ):
-    made = jobs.create_export(export_format="parquet", filters={})
-    slow = jobs.Attempt.claim(made.pk)
-    assert slow is not None
-    with django_capture_on_commit_callbacks():
-        _stall(made)
-    again = jobs.Attempt.claim(made.pk)
-    assert again is not None
+    made, slow, again = _taken_over("parquet", django_capture_on_commit_callbacks)
     # The new attempt is midway: its partial file is on disk and its heartbeat is fresh.
     export_dir.mkdir(parents=True, exist_ok=True)
     again.partial.write_bytes(b"half of the new attempt's file")
