@@ -231,6 +231,38 @@ def test_every_long_running_service_has_a_healthcheck_and_one_shots_do_not_resta
             assert "healthcheck" in spec, f"{name} has no healthcheck"
 
 
+def worker_queues(argv: list[str]) -> set[str] | None:
+    """The queues a ``celery worker`` command consumes; None for a program that is not one."""
+    if "worker" not in argv or "celery" not in argv[0]:
+        return None
+    declared = {queue.name for queue in settings.CELERY_TASK_QUEUES}
+
+    def listed(short: str, long: str) -> set[str] | None:
+        try:
+            return set(option_value(argv, short, long).split(","))
+        except AssertionError:
+            return None
+
+    return (listed("-Q", "--queues") or declared) - (listed("-X", "--exclude-queues") or set())
+
+
+def test_every_queue_has_a_worker_and_exports_have_one_of_their_own() -> None:
+    """A queue no worker consumes would hold its tasks for ever (the sweep re-sending them)."""
+    consumed: dict[str, set[str]] = {}
+    for name, spec in app_services().items():
+        for argv in programs_in(spec["command"]):
+            queues = worker_queues(argv)
+            if queues is not None:
+                consumed[name] = queues
+    every = set().union(*consumed.values())
+    assert every == {queue.name for queue in settings.CELERY_TASK_QUEUES}
+    # The export worker takes exports alone, and no other worker takes them.
+    assert consumed["export-worker"] == {settings.EXPORT_QUEUE}
+    assert [name for name, queues in consumed.items() if settings.EXPORT_QUEUE in queues] == [
+        "export-worker"
+    ]
+
+
 def test_dockerfile_runs_the_same_wsgi_app_as_the_web_service_and_settings() -> None:
     [web_argv] = programs_in(compose_services()["web"]["command"])
     image_argv = dockerfile_cmd()

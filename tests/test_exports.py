@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError
 from django.http import QueryDict
 from django.utils import timezone
 from hypothesis import HealthCheck, given
@@ -717,7 +718,8 @@ def _stall(export: Export, *, minutes: int = 20) -> dict[str, int]:
 
 
 def _taken_over(export_format: str, capture: Callable[..., Any]) -> tuple[Export, Any, Any]:
-    """An export whose first attempt the sweep took for dead, and its second attempt."""
+    """An export whose first attempt the sweep took for dead, and its second attempt (claimed,
+    nothing written yet)."""
     made = jobs.create_export(export_format=export_format, filters={})
     slow = jobs.Attempt.claim(made.pk)
     assert slow is not None
@@ -732,20 +734,84 @@ def _taken_over(export_format: str, capture: Callable[..., Any]) -> tuple[Export
 def test_an_attempt_the_sweep_replaced_writes_nothing_when_it_finishes_last(
     traffic, export_dir, django_capture_on_commit_callbacks
 ):
-    """A worker the sweep took for dead was only slow: the later attempt's file and row stand."""
-    made, slow, again = _taken_over("jsonl", django_capture_on_commit_callbacks)
+    """A worker the sweep took for dead was only slow: it had written and hashed its whole file
+    when the later attempt finished. Its last step finds the row no longer its own."""
+    made = jobs.create_export(export_format="jsonl", filters={})
+    slow = jobs.Attempt.claim(made.pk)
+    assert slow is not None
+    slow_written = slow._write()
+    slow_digest, slow_size = jobs.file_digest(slow.partial)
+    with django_capture_on_commit_callbacks():
+        assert _stall(made) == {"resent": 1, "failed": 0}
+    again = jobs.Attempt.claim(made.pk)
+    assert again is not None and again.partial != slow.partial
+    # While the second attempt runs, the first cannot finish.
+    with pytest.raises(jobs.Cancelled):
+        slow._finish(slow_written, checksum=slow_digest, size=slow_size)
+    assert not again.final.exists()
     assert again.run() == "done: 40 rows"
-    made.refresh_from_db()
-    path = export_dir / made.file_name
-    written = path.read_bytes()
-    assert made.checksum == hashlib.sha256(written).hexdigest()
-
-    assert slow.run().startswith("stopped")
+    done = Export.objects.get(pk=made.pk)
+    written = (export_dir / done.file_name).read_bytes()
+    assert done.checksum == hashlib.sha256(written).hexdigest()
+    # Nor after it is done: the row, the file and its checksum stay the second attempt's.
+    with pytest.raises(jobs.Cancelled):
+        slow._finish(slow_written, checksum=slow_digest, size=slow_size)
+    assert slow.run() == jobs.STOPPED
     after = Export.objects.get(pk=made.pk)
-    assert (after.status, after.attempts, after.checksum) == ("done", 2, made.checksum)
-    assert after.heartbeat_at == made.heartbeat_at
-    assert path.read_bytes() == written
-    assert [p.name for p in export_dir.iterdir()] == [made.file_name]
+    assert (after.status, after.attempts, after.checksum) == ("done", 2, done.checksum)
+    assert after.heartbeat_at == done.heartbeat_at
+    assert (export_dir / done.file_name).read_bytes() == written
+    assert [p.name for p in export_dir.iterdir()] == [done.file_name]
+
+
+def test_a_finished_file_no_row_names_is_removed(traffic, export_dir):
+    """The last step fails in the database after the rename (here a check constraint): the
+    transaction rolls back and the file under the final name goes with it."""
+    made = jobs.create_export(export_format="jsonl", filters={})
+    attempt = jobs.Attempt.claim(made.pk)
+    assert attempt is not None
+    written = attempt._write()
+    with pytest.raises(IntegrityError):
+        attempt._finish(written, checksum="0" * 64, size=-1)  # size_bytes is unsigned
+    assert not attempt.final.exists()
+    assert Export.objects.get(pk=made.pk).status == "running"
+
+
+def test_an_error_after_losing_the_claim_is_no_failure(traffic, export_dir, tiers):
+    """An attempt that fails once the export is no longer its own (cancelled, or taken over)
+    leaves the row as it is: the failure is not the export's."""
+    made = jobs.create_export(export_format="jsonl", filters={"tier": "large"})
+    attempt = jobs.Attempt.claim(made.pk)
+    assert attempt is not None
+    Export.objects.filter(pk=made.pk).update(filters={"tier": "retired-tier"})  # it will fail
+    assert jobs.cancel_export(export=made)
+    assert attempt.run() == jobs.STOPPED
+    row = Export.objects.get(pk=made.pk)
+    assert row.status == "cancelled" and not row.error
+
+
+def test_the_upkeep_keeps_the_files_of_running_attempts_only(traffic, export_dir):
+    running = jobs.create_export(export_format="jsonl", filters={})
+    attempt = jobs.Attempt.claim(running.pk)
+    assert attempt is not None
+    finished = jobs.create_export(export_format="jsonl", filters={})
+    jobs.cancel_export(export=finished)
+    export_dir.mkdir(parents=True, exist_ok=True)
+    kept = [
+        attempt.partial.name,
+        f"export-{running.pk}.jsonl.partial",  # a worker from before attempts were numbered
+        f"export-{running.pk}.try1.hf.partial",
+    ]
+    removed = [
+        f"export-{running.pk}.try2.jsonl.partial",  # not the running attempt
+        f"export-{finished.pk}.try1.jsonl.partial",
+        f"export-{finished.pk}.jsonl.partial",
+        "export-x.partial",
+    ]
+    for name in kept + removed:
+        (export_dir / name).write_text("partial")
+    jobs.expire()
+    assert sorted(p.name for p in export_dir.iterdir()) == sorted(kept)
 
 
 def test_an_attempt_the_sweep_replaced_leaves_the_running_attempts_file_alone(

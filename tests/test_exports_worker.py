@@ -140,7 +140,8 @@ def test_exports_are_routed_to_their_own_queue_and_the_rest_is_not():
     assert route({}, "review.tasks.run_export")["queue"].name == settings.EXPORT_QUEUE
     for task in ("review.tasks.process_decisions", "review.tasks.expire_exports"):
         assert route({}, task)["queue"].name == settings.CELERY_TASK_DEFAULT_QUEUE
-    # A worker started without --queues consumes every declared queue: one worker runs all.
+    # A worker started without --queues consumes every declared queue, so one worker runs all
+    # (the worker of test_the_worker_writes_… is one); compose's workers: tests/test_compose.py.
     assert {queue.name for queue in settings.CELERY_TASK_QUEUES} == {"celery", "exports"}
 
 

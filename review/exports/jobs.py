@@ -11,6 +11,7 @@ streaming for the command line, without a row.
 
 import hashlib
 import logging
+import re
 import shutil
 import zipfile
 from collections.abc import Callable, Mapping
@@ -38,6 +39,7 @@ LOST_AFTER = timedelta(minutes=5)
 STALLED_AFTER = timedelta(minutes=10)
 MAX_ATTEMPTS = 3
 PARTIAL = ".partial"
+STOPPED = "stopped: cancelled, or taken over by a later attempt"
 
 Progress = Callable[[int, int], None]
 
@@ -268,12 +270,15 @@ class Attempt:
             checksum, size = file_digest(self.partial, on_block=self.beat)
             return self._finish(written, checksum=checksum, size=size)
         except Cancelled:
-            return "stopped: cancelled, or taken over by a later attempt"
+            return STOPPED
         except Exception as error:
-            logger.exception("export %s failed", self.export.pk)
-            self.mine().update(
+            failed = self.mine().update(
                 status=Export.Status.FAILED, error=_reason(error), finished_at=timezone.now()
             )
+            if not failed:  # no longer its export: the error came of being stopped, not a fault
+                logger.info("export %s attempt %s stopped: %s", self.export.pk, self.number, error)
+                return STOPPED
+            logger.exception("export %s failed", self.export.pk)
             return "failed"
         finally:
             _remove(self.partial)
@@ -314,21 +319,31 @@ class Attempt:
             if not list(self.mine().select_for_update().values_list("pk", flat=True)):
                 raise Cancelled
             self.partial.replace(self.final)
-            finished = timezone.now()
-            self.mine().update(
-                status=Export.Status.DONE,
-                done=written.decisions,
-                total=written.decisions,
-                row_count=written.rows,
-                summary=written.summary,
-                checksum=checksum,
-                size_bytes=size,
-                file_name=self.final.name,
-                heartbeat_at=finished,
-                finished_at=finished,
-                expires_at=finished + timedelta(days=settings.EXPORT_RETENTION_DAYS),
-            )
+            try:
+                self._store_done(written, checksum=checksum, size=size)
+            except BaseException:
+                # Rolled back (a lost connection, the time limit): no row will name the file.
+                self.final.unlink(missing_ok=True)
+                raise
         return f"done: {written.rows} rows"
+
+    def _store_done(self, written: Written, *, checksum: str, size: int) -> None:
+        finished = timezone.now()
+        stored = self.mine().update(
+            status=Export.Status.DONE,
+            done=written.decisions,
+            total=written.decisions,
+            row_count=written.rows,
+            summary=written.summary,
+            checksum=checksum,
+            size_bytes=size,
+            file_name=self.final.name,
+            heartbeat_at=finished,
+            finished_at=finished,
+            expires_at=finished + timedelta(days=settings.EXPORT_RETENTION_DAYS),
+        )
+        if stored != 1:  # the lock is a no-op on SQLite; the update's condition still holds
+            raise Cancelled
 
 
 def _reason(error: Exception) -> str:
@@ -388,15 +403,24 @@ def _remove_orphans() -> None:
     # Listed before the running attempts are read: a file seen here was made by an attempt
     # that had claimed its row already, so a job starting meanwhile does not lose its file.
     partials = list(directory.glob(f"export-*{PARTIAL}"))
-    writing = {
-        f"export-{pk}.try{attempt}."
-        for pk, attempt in Export.objects.filter(status=Export.Status.RUNNING).values_list(
-            "pk", "attempts"
-        )
-    }
+    running = dict(
+        Export.objects.filter(status=Export.Status.RUNNING).values_list("pk", "attempts")
+    )
     for path in partials:
-        if not any(path.name.startswith(prefix) for prefix in writing):
+        if not _written_by_running_attempt(path.name, running):
             _remove(path)
+
+
+# export-<pk>.try<attempt>.<ext>.partial; files of workers from before attempts were numbered
+# have no try part, and are kept while their export runs (a deploy does not fail their jobs).
+_PARTIAL_NAME = re.compile(r"export-(\d+)\.(?:try(\d+)\.)?")
+
+
+def _written_by_running_attempt(name: str, running: dict[int, int]) -> bool:
+    match = _PARTIAL_NAME.match(name)
+    if match is None or int(match[1]) not in running:
+        return False
+    return match[2] is None or int(match[2]) == running[int(match[1])]
 
 
 def sweep(*, now: datetime | None = None) -> dict[str, int]:
