@@ -81,8 +81,12 @@ def ideal_tier_index(difficulty: float) -> int:
 
 
 def clear_demo_data() -> int:
-    """Delete the demo gateways' decisions (and their ground truth). Returns how many."""
-    deleted, _ = Decision.objects.filter(gateway__name__in=DEMO_GATEWAYS).delete()
+    """Delete the demo gateways' decisions (and their ground truth); the dashboard's rollups of
+    their days are refreshed after. Returns how many."""
+    demo_decisions = Decision.objects.filter(gateway__name__in=DEMO_GATEWAYS)
+    with transaction.atomic():
+        rollups.note_queryset(demo_decisions)
+        deleted, _ = demo_decisions.delete()
     return deleted
 
 

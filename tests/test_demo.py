@@ -6,9 +6,9 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from review import demo
+from review import demo, rollups
 from review.demo_prompts import CATEGORIES
-from review.models import Decision, DemoTruth
+from review.models import DailyGatewayRollup, DailyRollup, Decision, DemoTruth
 
 END = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
 FIELDS = (
@@ -55,6 +55,15 @@ def test_same_seed_makes_the_same_week(tiers):
     assert not Decision.objects.exists()
     demo.generate_week(size=500, seed=3, end=END)
     assert _rows() == first
+
+
+def test_clearing_the_demo_week_refreshes_the_dashboards_days(tiers):
+    demo.generate_week(size=300, seed=3, end=END)
+    rollups.refresh_changed()
+    assert sum(DailyRollup.objects.values_list("decisions", flat=True)) == 300
+    demo.clear_demo_data()
+    assert rollups.refresh_changed() >= 7  # the week's days (in UTC) were noted as changed
+    assert not DailyRollup.objects.exists() and not DailyGatewayRollup.objects.exists()
 
 
 def test_another_seed_makes_another_week(tiers):
