@@ -5,6 +5,7 @@ from collections import Counter
 from typing import Any
 
 import yaml
+from django.core.cache import cache
 from django.db.models import Count
 
 from review.models import CatalogModel, Decision, PolicyVersion
@@ -15,6 +16,8 @@ LITELLM_GAPS = ("simple_medium", "medium_complex", "complex_reasoning")
 LITELLM_ROUTER_NAME = "routing-review-router"
 # Only the recent past says which model a gateway uses for a tier.
 RECENT_DECISIONS = 50_000
+SERVED_MODELS_KEY = "policy:served-models"
+SERVED_MODELS_SECONDS = 60
 
 
 class NotRenderable(ValueError):
@@ -25,6 +28,24 @@ def tier_models(overrides: dict[str, str] | None = None) -> dict[str, str]:
     """Tier name → the model name gateways use for it: the one most served on that tier in
     recent traffic, as the gateways logged it; else the tier's cheapest priced catalog model.
     ``overrides`` (tier → model) win."""
+    models = dict(served_models())
+    for tier_name, model_name in (
+        CatalogModel.objects.filter(tier__isnull=False, input_price_per_mtok__isnull=False)
+        .order_by("tier__rank", "input_price_per_mtok", "name")
+        .values_list("tier__name", "name")
+    ):
+        models.setdefault(tier_name, model_name)
+    models.update(overrides or {})
+    return models
+
+
+def served_models() -> dict[str, str]:
+    """Tier name → the model most served on it in the last RECENT_DECISIONS decisions. Every
+    gateway's policy poll renders the policy, and the answer moves slowly, so it is counted
+    once per SERVED_MODELS_SECONDS and shared through the cache."""
+    cached = cache.get(SERVED_MODELS_KEY)
+    if cached is not None:
+        return cached
     recent = Decision.objects.order_by("-occurred_at").values_list("pk", flat=True)[
         :RECENT_DECISIONS
     ]
@@ -36,15 +57,9 @@ def tier_models(overrides: dict[str, str] | None = None) -> dict[str, str]:
         .values_list("served_tier__name", "served_model_name", "n")
     ):
         counts.setdefault(tier, Counter())[model] += n
-    models = {tier: counter.most_common(1)[0][0] for tier, counter in counts.items()}
-    for tier_name, model_name in (
-        CatalogModel.objects.filter(tier__isnull=False, input_price_per_mtok__isnull=False)
-        .order_by("tier__rank", "input_price_per_mtok", "name")
-        .values_list("tier__name", "name")
-    ):
-        models.setdefault(tier_name, model_name)
-    models.update(overrides or {})
-    return models
+    served = {tier: counter.most_common(1)[0][0] for tier, counter in counts.items()}
+    cache.set(SERVED_MODELS_KEY, served, SERVED_MODELS_SECONDS)
+    return served
 
 
 def as_json(version: PolicyVersion) -> dict[str, Any]:

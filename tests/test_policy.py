@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -324,6 +325,23 @@ def test_the_routellm_rendering_is_the_boundary_leaving_the_weak_tier(tiers):
 @pytest.fixture
 def policy_key(gateway) -> str:
     return ApiKey.issue(gateway=gateway, scopes=["policy:read"])[1]
+
+
+def test_the_served_models_are_counted_once_a_minute_for_every_poll(make_decision):
+    """Gateways poll the policy; the tier → model map from traffic is shared through the cache
+    and counted again when it expires."""
+    first = make_decision("gpt-4o")
+    other = make_decision("claude-sonnet-4-5")
+    assert first.served_tier == other.served_tier is not None
+    tier = first.served_tier.name
+    make_decision("gpt-4o")
+    assert policy_render.tier_models()[tier] == "gpt-4o"
+    for _ in range(3):
+        make_decision("claude-sonnet-4-5")
+    assert policy_render.tier_models()[tier] == "gpt-4o"  # within the minute: the counted map
+    cache.delete(policy_render.SERVED_MODELS_KEY)  # the minute is over
+    assert policy_render.tier_models()[tier] == "claude-sonnet-4-5"
+    assert policy_render.tier_models({tier: "my-alias"})[tier] == "my-alias"
 
 
 def test_the_api_serves_the_active_policy_with_an_etag(tiers, policy_key):
