@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import secrets
 from decimal import Decimal
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -65,30 +65,80 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class ApiKey(models.Model):
-    """A gateway's credential. Only its prefix and a hash of its secret are stored.
+class Credential(models.Model):
+    """A secret shown once: ``<mark>_<prefix>_<secret>``. Only the prefix (to find the row)
+    and a hash of the secret are stored."""
 
-    The full key reads ``rr_<prefix>_<secret>`` and is shown once, when issued.
-    """
+    MARK: ClassVar[str]
+    OWNER: ClassVar[str]  # the foreign key authenticate() fetches with the row
 
-    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100, blank=True)
     prefix = models.CharField(max_length=KEY_PREFIX_LENGTH, unique=True, editable=False)
     secret_hash = models.CharField(max_length=64, editable=False)
-    scopes = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at"]
-        verbose_name = "API key"
 
     def __str__(self) -> str:
-        return f"rr_{self.prefix}_…"
+        return f"{self.MARK}_{self.prefix}_…"
+
+    @classmethod
+    def _issue(cls, **fields: object) -> tuple[Self, str]:
+        """Create a row and return it with the plaintext, which is never stored."""
+        secret = secrets.token_urlsafe(32)
+        for attempt in range(3):
+            prefix = secrets.token_hex(KEY_PREFIX_LENGTH // 2)
+            try:
+                # 32-bit prefixes collide once in a blue moon; a fresh one settles it.
+                with transaction.atomic():
+                    row = cls._default_manager.create(
+                        prefix=prefix, secret_hash=hash_secret(secret), **fields
+                    )
+                return row, f"{cls.MARK}_{prefix}_{secret}"
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def authenticate(cls, presented: str) -> Self | None:
+        """The live credential matching ``presented``; None if unknown, malformed or revoked."""
+        parts = presented.split("_", 2)
+        if len(parts) != 3 or parts[0] != cls.MARK or len(parts[1]) != KEY_PREFIX_LENGTH:
+            return None
+        row = (
+            cls._default_manager.select_related(cls.OWNER)
+            .filter(prefix=parts[1], revoked_at__isnull=True)
+            .first()
+        )
+        if row is None or not hmac.compare_digest(row.secret_hash, hash_secret(parts[2])):
+            return None
+        return row
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+
+
+class ApiKey(Credential):
+    """A gateway's credential: ``rr_<prefix>_<secret>``, shown once, when issued."""
+
+    MARK = "rr"
+    OWNER = "gateway"
+
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="api_keys")
+    scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta(Credential.Meta):
+        verbose_name = "API key"
 
     @classmethod
     def issue(
@@ -101,48 +151,12 @@ class ApiKey(models.Model):
     ) -> tuple["ApiKey", str]:
         """Create a key and return it with its plaintext, which is never stored."""
         validate_scopes(scopes)
-        secret = secrets.token_urlsafe(32)
-        for attempt in range(3):
-            prefix = secrets.token_hex(KEY_PREFIX_LENGTH // 2)
-            try:
-                # 32-bit prefixes collide once in a blue moon; a fresh one settles it.
-                with transaction.atomic():
-                    key = cls.objects.create(
-                        gateway=gateway,
-                        name=name,
-                        prefix=prefix,
-                        secret_hash=hash_secret(secret),
-                        scopes=sorted(set(scopes)),
-                        created_by=created_by,
-                    )
-                return key, f"rr_{prefix}_{secret}"
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    @classmethod
-    def authenticate(cls, presented: str) -> "ApiKey | None":
-        """The live key matching ``presented``; None if unknown, malformed or revoked."""
-        parts = presented.split("_", 2)
-        if len(parts) != 3 or parts[0] != "rr" or len(parts[1]) != KEY_PREFIX_LENGTH:
-            return None
-        key = (
-            cls.objects.select_related("gateway")
-            .filter(prefix=parts[1], revoked_at__isnull=True)
-            .first()
+        return cls._issue(
+            gateway=gateway, name=name, scopes=sorted(set(scopes)), created_by=created_by
         )
-        if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(parts[2])):
-            return None
-        return key
 
     def has_scope(self, scope: str) -> bool:
         return self.revoked_at is None and scope in self.scopes
-
-    def revoke(self) -> None:
-        if self.revoked_at is None:
-            self.revoked_at = timezone.now()
-            self.save(update_fields=["revoked_at"])
 
     def clean(self) -> None:
         validate_scopes(self.scopes)
@@ -701,68 +715,25 @@ class QueueItem(models.Model):
         return f"{self.round} #{self.position}"
 
 
-class UserToken(models.Model):
-    """A person's access token for the read/label API, with that person's permissions. Only its
-    prefix and a hash of its secret are stored.
+class UserToken(Credential):
+    """A person's access token for the read/label API, with that person's permissions:
+    ``rru_<prefix>_<secret>``, shown once, when issued. Gateway keys (``rr_…``) are a different
+    credential and never stand in for a person."""
 
-    The full token reads ``rru_<prefix>_<secret>`` and is shown once, when issued. Gateway keys
-    (``rr_…``) are a different credential and never stand in for a person.
-    """
+    MARK = "rru"
+    OWNER = "user"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
     )
-    name = models.CharField(max_length=100, blank=True)
-    prefix = models.CharField(max_length=KEY_PREFIX_LENGTH, unique=True, editable=False)
-    secret_hash = models.CharField(max_length=64, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(Credential.Meta):
         verbose_name = "personal access token"
-
-    def __str__(self) -> str:
-        return f"rru_{self.prefix}_…"
 
     @classmethod
     def issue(cls, *, user: "AbstractBaseUser", name: str = "") -> tuple["UserToken", str]:
         """Create a token for ``user`` and return it with its plaintext, which is never stored."""
-        secret = secrets.token_urlsafe(32)
-        for attempt in range(3):
-            prefix = secrets.token_hex(KEY_PREFIX_LENGTH // 2)
-            try:
-                # As for gateway keys: a rare prefix collision is settled by a fresh prefix.
-                with transaction.atomic():
-                    token = cls.objects.create(
-                        user=user, name=name, prefix=prefix, secret_hash=hash_secret(secret)
-                    )
-                return token, f"rru_{prefix}_{secret}"
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    @classmethod
-    def authenticate(cls, presented: str) -> "UserToken | None":
-        """The live token matching ``presented``; None if unknown, malformed or revoked."""
-        parts = presented.split("_", 2)
-        if len(parts) != 3 or parts[0] != "rru" or len(parts[1]) != KEY_PREFIX_LENGTH:
-            return None
-        token = (
-            cls.objects.select_related("user")
-            .filter(prefix=parts[1], revoked_at__isnull=True)
-            .first()
-        )
-        if token is None or not hmac.compare_digest(token.secret_hash, hash_secret(parts[2])):
-            return None
-        return token
-
-    def revoke(self) -> None:
-        if self.revoked_at is None:
-            self.revoked_at = timezone.now()
-            self.save(update_fields=["revoked_at"])
+        return cls._issue(user=user, name=name)
 
 
 class PolicyVersion(models.Model):
