@@ -5,8 +5,7 @@ The Export row is the job's state; Celery only carries the trigger. Running clai
 a conditional update (queued → running, one more attempt), every chunk's progress is another
 conditional update (running, the same attempt), so a cancellation, which moves the row out of
 running, or a later attempt stops the job at its next chunk. A lost trigger or a dead worker is
-found by ``sweep``. ``write_export`` is the same
-streaming for the command line, without a row.
+found by ``sweep``. ``write_export`` is the same streaming for the command line, without a row.
 """
 
 import hashlib
