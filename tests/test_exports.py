@@ -45,6 +45,7 @@ from review.models import (
     Tier,
     Verdict,
 )
+from routing_app import celery_app
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 TRICKY_PROMPTS = [
@@ -684,6 +685,7 @@ def test_expired_files_are_deleted_and_the_row_kept(traffic, export_dir):
 def test_the_sweep_resends_lost_triggers_and_restarts_dead_jobs(
     traffic, export_dir, django_capture_on_commit_callbacks
 ):
+    celery_app.control.purge()  # no trigger waits in the broker: the queued ones were lost
     now = timezone.now()
     lost = jobs.create_export(export_format="jsonl", filters={})
     fresh = jobs.create_export(export_format="jsonl", filters={})
@@ -707,6 +709,27 @@ def test_the_sweep_resends_lost_triggers_and_restarts_dead_jobs(
     with django_capture_on_commit_callbacks() as again:
         jobs.sweep(now=now + timedelta(minutes=1))
     assert again == []
+
+
+def test_the_sweep_leaves_exports_whose_triggers_wait_in_the_broker(
+    traffic, export_dir, django_capture_on_commit_callbacks
+):
+    """Exports queued behind a long one on the export worker are waiting, not lost: their
+    messages are in Redis. Only when fewer messages wait than exports are queued, re-send."""
+    celery_app.control.purge()
+    with django_capture_on_commit_callbacks(execute=True):  # the triggers reach Redis
+        waiting = [jobs.create_export(export_format="jsonl", filters={}) for _ in range(2)]
+    assert jobs.triggers_waiting() == 2
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Export.objects.filter(pk__in=[e.pk for e in waiting]).update(created_at=an_hour_ago)
+    with django_capture_on_commit_callbacks() as sent:
+        assert jobs.sweep() == {"resent": 0, "failed": 0}
+    assert sent == []
+    celery_app.control.purge()  # a broker restart loses them
+    assert jobs.triggers_waiting() == 0
+    with django_capture_on_commit_callbacks() as sent:
+        assert jobs.sweep() == {"resent": 2, "failed": 0}
+    assert sorted(callback.args for callback in sent) == sorted((e.pk,) for e in waiting)
 
 
 def _stall(export: Export, *, minutes: int = 20) -> dict[str, int]:

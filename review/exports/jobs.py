@@ -422,6 +422,23 @@ def _written_by_running_attempt(name: str, running: dict[int, int]) -> bool:
     return match[2] is None or int(match[2]) == running[int(match[1])]
 
 
+def triggers_waiting() -> int:
+    """How many export messages wait in the broker, undelivered; 0 if that cannot be known
+    (tasks run in-process, the broker is down, or the queue was never declared)."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return 0
+    from routing_app import celery_app
+
+    try:
+        with celery_app.connection_for_read() as connection:
+            channel: Any = connection.default_channel  # kombu's stubs omit queue_declare
+            declared = channel.queue_declare(queue=settings.EXPORT_QUEUE, passive=True)
+        return int(declared.message_count)
+    except Exception:  # the sweep then re-sends, as it would without the count
+        logger.info("export queue length unknown", exc_info=True)
+        return 0
+
+
 def sweep(*, now: datetime | None = None) -> dict[str, int]:
     """Send again the exports whose trigger was lost, and those whose worker died (their
     heartbeat stopped); after MAX_ATTEMPTS starts, a stalled export fails instead."""
@@ -429,7 +446,13 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
     resent = failed = 0
     lost = Export.objects.filter(status=Export.Status.QUEUED, created_at__lt=now - LOST_AFTER)
     lost = lost.filter(Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - LOST_AFTER))
-    for export_id in list(lost.values_list("pk", flat=True)):
+    lost_ids = list(lost.values_list("pk", flat=True))
+    queued = Export.objects.filter(status=Export.Status.QUEUED).count()
+    if lost_ids and triggers_waiting() >= queued:
+        # Every queued export still has its message in the broker: they wait behind a long
+        # export on the export worker, and nothing was lost.
+        lost_ids = []
+    for export_id in lost_ids:
         # The heartbeat marks the re-send, so a broker that stays down gets one per interval.
         if Export.objects.filter(pk=export_id, status=Export.Status.QUEUED).update(
             heartbeat_at=now
