@@ -2,11 +2,9 @@
 needs, and throttled per key."""
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from redis.exceptions import RedisError
 from rest_framework import exceptions
@@ -19,7 +17,6 @@ from review.models import ApiKey, Gateway
 
 # Names under which clients put credentials in URLs; such URLs end up in proxy and server logs.
 KEY_QUERY_PARAMETERS = ("api_key", "apikey", "key", "token", "access_token")
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 logger = logging.getLogger(__name__)
 
 
@@ -44,27 +41,28 @@ class GatewayKeyAuthentication(BaseAuthentication):
         key = ApiKey.authenticate(presented)
         if key is None:
             raise exceptions.AuthenticationFailed("the API key is unknown or revoked")
-        _note_use(key)
+        key.note_use()
         return key.gateway, key
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="routing-review"'
 
 
+def bearer_token(request: Request) -> str:
+    """What ``Authorization: Bearer …`` carries; empty without one."""
+    scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else ""
+
+
+def carries_gateway_key(request: Request) -> bool:
+    """A gateway key (``rr_…``) as the bearer token, or any ``X-API-Key`` header."""
+    return bearer_token(request).startswith(f"{ApiKey.MARK}_") or bool(
+        request.META.get("HTTP_X_API_KEY", "").strip()
+    )
+
+
 def _presented_key(request: Request) -> str | None:
-    authorization = request.META.get("HTTP_AUTHORIZATION", "")
-    scheme, _, credentials = authorization.partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    header = request.META.get("HTTP_X_API_KEY", "").strip()
-    return header or None
-
-
-def _note_use(key: ApiKey) -> None:
-    # At most one write a minute per key: the hot path should not update a row per request.
-    now = timezone.now()
-    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    return bearer_token(request) or request.META.get("HTTP_X_API_KEY", "").strip() or None
 
 
 def has_scope(scope: str) -> type[BasePermission]:

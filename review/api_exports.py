@@ -28,8 +28,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from review.api import ERROR_SCHEMA
-from review.api_auth import GatewayKeyAuthentication, GatewayKeyThrottle
-from review.api_people import UserTokenAuthentication, field_errors, next_url, refuse_unknown
+from review.api_auth import GatewayKeyAuthentication, GatewayKeyThrottle, carries_gateway_key
+from review.api_people import (
+    UserTokenAuthentication,
+    field_errors,
+    has_permissions,
+    next_url,
+    refuse_unknown,
+)
 from review.exports import formats, jobs
 from review.exports.records import InvalidExport
 from review.models import ApiKey, Export, Scope
@@ -57,10 +63,7 @@ class PersonOrGatewayKey(BaseAuthentication):
     decides what each may do here."""
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
-        authorization = request.META.get("HTTP_AUTHORIZATION", "")
-        scheme, _, credentials = authorization.partition(" ")
-        presented = credentials.strip() if scheme.lower() == "bearer" else ""
-        if presented.startswith("rr_") or request.META.get("HTTP_X_API_KEY", "").strip():
+        if carries_gateway_key(request):
             return GatewayKeyAuthentication().authenticate(request)
         return UserTokenAuthentication().authenticate(request)
 
@@ -72,9 +75,7 @@ def allowed(*permissions: str, key_scope: str | None = None) -> type[BasePermiss
     """A person holding every one of ``permissions``; or, if ``key_scope`` is given, a gateway
     key with that scope."""
 
-    class Allowed(BasePermission):
-        message = f"your role lacks {', '.join(permissions)}"
-
+    class Allowed(has_permissions(*permissions)):  # type: ignore[misc]  # made per call
         def has_permission(self, request: Request, view: Any) -> bool:
             if isinstance(request.auth, ApiKey):
                 if key_scope is None:
@@ -82,8 +83,7 @@ def allowed(*permissions: str, key_scope: str | None = None) -> type[BasePermiss
                     return False
                 self.message = f"this API key lacks the {key_scope!r} scope"
                 return request.auth.has_scope(key_scope)
-            user = request.user
-            return bool(user is not None and user.is_authenticated and user.has_perms(permissions))
+            return bool(super().has_permission(request, view))
 
     return Allowed
 

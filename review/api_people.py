@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.models import User
 from django.db.models import Prefetch
-from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -34,7 +33,12 @@ from rest_framework.views import APIView
 
 from review import explorer, labels
 from review.api import ERROR_SCHEMA
-from review.api_auth import KEY_QUERY_PARAMETERS, LAST_USED_RESOLUTION, KeyInQueryString
+from review.api_auth import (
+    KEY_QUERY_PARAMETERS,
+    KeyInQueryString,
+    bearer_token,
+    carries_gateway_key,
+)
 from review.detection import Detector
 from review.labels import VisibleLabels
 from review.models import (
@@ -85,28 +89,19 @@ class UserTokenAuthentication(BaseAuthentication):
                     "tokens are refused in the query string (it ends up in logs); send "
                     "Authorization: Bearer <token>. Revoke the exposed token."
                 )
-        authorization = request.META.get("HTTP_AUTHORIZATION", "")
-        scheme, _, credentials = authorization.partition(" ")
-        presented = credentials.strip() if scheme.lower() == "bearer" else ""
-        if presented.startswith("rr_") or request.META.get("HTTP_X_API_KEY", "").strip():
+        if carries_gateway_key(request):
             raise GatewayKeyRefused()
+        presented = bearer_token(request)
         if not presented:
             return None
         token = UserToken.authenticate(presented)
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("the token is unknown or revoked")
-        _note_use(token)
+        token.note_use()
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="routing-review"'
-
-
-def _note_use(token: UserToken) -> None:
-    # At most one write a minute per token, as for gateway keys.
-    now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        UserToken.objects.filter(pk=token.pk).update(last_used_at=now)
 
 
 def has_permissions(*permissions: str) -> type[BasePermission]:

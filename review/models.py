@@ -4,6 +4,7 @@ reviewers said about it."""
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, ClassVar, Self
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
 
 KEY_PREFIX_LENGTH = 8
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 TOKENS_PER_MILLION = Decimal(1_000_000)
 
 
@@ -123,6 +125,13 @@ class Credential(models.Model):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             self.save(update_fields=["revoked_at"])
+
+    def note_use(self) -> None:
+        """Record that the credential was used: at most one write a minute, since every API
+        request authenticates and the hot path should not update a row per request."""
+        now = timezone.now()
+        if self.last_used_at is None or now - self.last_used_at > LAST_USED_RESOLUTION:
+            type(self)._default_manager.filter(pk=self.pk).update(last_used_at=now)
 
 
 class ApiKey(Credential):

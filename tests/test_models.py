@@ -5,7 +5,18 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from review.models import ApiKey, CatalogModel, Decision, Gateway, Label, Scope, Tier, Verdict
+from review.models import (
+    LAST_USED_RESOLUTION,
+    ApiKey,
+    CatalogModel,
+    Decision,
+    Gateway,
+    Label,
+    Scope,
+    Tier,
+    UserToken,
+    Verdict,
+)
 
 
 def test_event_id_is_unique_per_gateway(make_decision, gateway):
@@ -64,6 +75,31 @@ def test_a_wrong_secret_with_a_real_prefix_is_refused(gateway):
     key, plaintext = ApiKey.issue(gateway=gateway, scopes=["ingest"])
     assert ApiKey.authenticate(f"rr_{key.prefix}_not-the-secret") is None
     assert ApiKey.authenticate(plaintext + "x") is None
+
+
+def test_a_person_token_and_a_gateway_key_never_stand_in_for_each_other(gateway, admin_user):
+    key, key_text = ApiKey.issue(gateway=gateway, scopes=["ingest"])
+    token, token_text = UserToken.issue(user=admin_user)
+    assert token_text.startswith(f"rru_{token.prefix}_") and str(token).startswith("rru_")
+    assert UserToken.authenticate(token_text) == token
+    assert UserToken.authenticate(key_text) is None
+    assert ApiKey.authenticate(token_text) is None
+    token.revoke()
+    assert UserToken.authenticate(token_text) is None
+    assert ApiKey.authenticate(key_text) == key
+
+
+def test_use_is_noted_at_most_once_a_minute(gateway):
+    key = ApiKey.issue(gateway=gateway, scopes=["ingest"])[0]
+    key.note_use()
+    first = ApiKey.objects.get().last_used_at
+    assert first is not None
+    with CaptureQueriesContext(connection) as queries:
+        ApiKey.objects.get().note_use()  # within the minute: no write
+    assert [q["sql"] for q in queries.captured_queries if "UPDATE" in q["sql"]] == []
+    ApiKey.objects.update(last_used_at=first - LAST_USED_RESOLUTION * 2)
+    ApiKey.objects.get().note_use()
+    assert ApiKey.objects.get().last_used_at > first
 
 
 def test_revoked_key_no_longer_authenticates_or_has_scopes(gateway):
