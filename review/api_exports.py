@@ -17,7 +17,6 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
-    inline_serializer,
 )
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
@@ -33,7 +32,9 @@ from review.api_people import (
     UserTokenAuthentication,
     field_errors,
     has_permissions,
+    keyset_page,
     next_url,
+    query_filters,
     refuse_unknown,
 )
 from review.exports import formats, jobs
@@ -204,23 +205,13 @@ class ExportsApi(ExportApiView):
         summary="Exports, newest first, one keyset page at a time",
         parameters=[FilterSerializer],
         responses={
-            200: inline_serializer(
-                "ExportPage",
-                {
-                    "results": ExportOutput(many=True),
-                    "next": serializers.URLField(allow_null=True),
-                },
-            ),
+            200: keyset_page("ExportPage", ExportOutput(many=True)),
             **ERRORS,
         },
         tags=["exports"],
     )
     def get(self, request: Request) -> Response:
-        refuse_unknown(request.query_params, set(self.FilterSerializer().fields))
-        given = self.FilterSerializer(data=request.query_params)
-        if not given.is_valid():
-            raise exceptions.ValidationError(field_errors(given.errors))
-        data = given.validated_data
+        data = query_filters(request, self.FilterSerializer)
         limit = data.get("limit") or PAGE_SIZE
         found = Export.objects.select_related("created_by").order_by("-pk")
         if data.get("after"):

@@ -253,6 +253,23 @@ def refuse_unknown(params: Mapping[str, Any], known: set[str]) -> None:
         )
 
 
+def query_filters(request: Request, serializer: type[serializers.Serializer]) -> dict[str, Any]:
+    """The query string's filters, checked by ``serializer``: an unknown or invalid parameter
+    is refused by name."""
+    refuse_unknown(request.query_params, set(serializer().fields))
+    given = serializer(data=request.query_params)
+    if not given.is_valid():
+        raise exceptions.ValidationError(field_errors(given.errors))
+    return dict(given.validated_data)
+
+
+def keyset_page(name: str, results: serializers.Serializer) -> Any:
+    """The schema of one keyset page: ``results``, and the URL of the ``next`` page or null."""
+    return inline_serializer(
+        name, {"results": results, "next": serializers.URLField(allow_null=True)}
+    )
+
+
 def next_url(request: Request, query: str) -> str:
     return request.build_absolute_uri(f"{request.path}?{query}")
 
@@ -296,13 +313,7 @@ class DecisionListApi(PeopleApiView):
         ),
         parameters=_filter_parameters(),
         responses={
-            200: inline_serializer(
-                "DecisionPage",
-                {
-                    "results": DecisionOutput(many=True),
-                    "next": serializers.URLField(allow_null=True),
-                },
-            ),
+            200: keyset_page("DecisionPage", DecisionOutput(many=True)),
             **ERRORS,
         },
         tags=["review"],
@@ -445,23 +456,13 @@ class FlagListApi(PeopleApiView):
         summary="Flags of one detector version, newest first, one keyset page at a time",
         parameters=[FilterSerializer],
         responses={
-            200: inline_serializer(
-                "FlagPage",
-                {
-                    "results": OutputSerializer(many=True),
-                    "next": serializers.URLField(allow_null=True),
-                },
-            ),
+            200: keyset_page("FlagPage", OutputSerializer(many=True)),
             **ERRORS,
         },
         tags=["review"],
     )
     def get(self, request: Request) -> Response:
-        refuse_unknown(request.query_params, set(self.FilterSerializer().fields))
-        filters = self.FilterSerializer(data=request.query_params)
-        if not filters.is_valid():
-            raise exceptions.ValidationError(field_errors(filters.errors))
-        data = dict(filters.validated_data)
+        data = query_filters(request, self.FilterSerializer)
         data.setdefault("detector_version", Detector.current().version)
         flags, last_id = flag_page(**data)
         following = None
