@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import prepare  # noqa: E402
+from bench.ingest import INSERT_DECISION_COLUMNS, prepare  # noqa: E402
 
 TARGET_MS = 200
 DAYS = 90
@@ -405,16 +405,9 @@ def vocabulary(rng: random.Random, size: int) -> list[str]:
 # One decision per generate_series number, in time order (as ingestion stores them), so the
 # table's physical order follows occurred_at as it does in production. Random numbers are drawn
 # in the inner query, which PostgreSQL keeps apart because random() is volatile.
-INSERT_DECISIONS = """
-INSERT INTO review_decision (
-    gateway_id, event_id, occurred_at, received_at, served_model_id, served_model_name,
-    served_tier_id, requested_model, router_name, router_version, router_score,
-    router_threshold, router_category, router_tier, router_cause, candidates, input_tokens,
-    output_tokens, cost_usd, cost_source, latency_ms, time_to_first_token_ms, status,
-    error_type, error_message, http_status, trace_id, fallback_chain, retries, user_feedback,
-    judge_score, retried, escalated, outcome_updated_at, processed_at, processing_attempts,
-    processing_failed_at, processing_error, prompt_text, response_excerpt, metadata
-)
+INSERT_DECISIONS = (
+    INSERT_DECISION_COLUMNS
+    + """
 SELECT
     g.id,
     'evt-' || lpad(s.n::text, 9, '0'),
@@ -497,6 +490,7 @@ JOIN bench_model AS m ON m.slot = s.model_slot AND m.rank = CASE
     ELSE greatest(0, p.needed_rank - 1)
 END
 """
+)
 
 # About FLAGGED_SHARE of the tiered decisions flagged by the current detector version, the
 # stronger tiers more often, so that about two flags in three say overkill: the cheapest tier

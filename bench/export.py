@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import prepare  # noqa: E402
+from bench.ingest import INSERT_DECISION_COLUMNS, prepare  # noqa: E402
 
 TARGET_MB = 300
 FORMATS = ("jsonl", "parquet")
@@ -328,16 +328,9 @@ def prompt_pool(rng: random.Random, size: int) -> list[tuple[str, str, str]]:
 
 
 # One decision per number, oldest first. mod() rather than %: the statement has parameters.
-INSERT_DECISIONS = """
-INSERT INTO review_decision (
-    gateway_id, event_id, occurred_at, received_at, served_model_id, served_model_name,
-    served_tier_id, requested_model, router_name, router_version, router_score,
-    router_threshold, router_category, router_tier, router_cause, candidates, input_tokens,
-    output_tokens, cost_usd, cost_source, latency_ms, time_to_first_token_ms, status,
-    error_type, error_message, http_status, trace_id, fallback_chain, retries, user_feedback,
-    judge_score, retried, escalated, outcome_updated_at, processed_at, processing_attempts,
-    processing_failed_at, processing_error, prompt_text, response_excerpt, metadata
-)
+INSERT_DECISIONS = (
+    INSERT_DECISION_COLUMNS
+    + """
 SELECT
     %(gateway)s, 'bench-' || n, %(start)s + n * %(step)s, %(now)s, m.id, m.name,
     m.tier_id, '', 'bench-router', 'v1', mod(n, 1000) / 1000.0,
@@ -356,6 +349,7 @@ FROM generate_series(0, %(count)s - 1) AS n
 JOIN bench_prompt p ON p.id = mod(n, %(prompts)s)
 JOIN bench_model m ON m.slot = mod(n, %(slots)s)
 """
+)
 
 # Every decision gets the first reviewer's label; every tenth also the second's (the same
 # verdict, except every twentieth: a split).

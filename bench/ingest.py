@@ -26,6 +26,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+# Every column of review_decision, for the benchmarks that fill it with INSERT … SELECT.
+INSERT_DECISION_COLUMNS = """INSERT INTO review_decision (
+    gateway_id, event_id, occurred_at, received_at, served_model_id, served_model_name,
+    served_tier_id, requested_model, router_name, router_version, router_score,
+    router_threshold, router_category, router_tier, router_cause, candidates, input_tokens,
+    output_tokens, cost_usd, cost_source, latency_ms, time_to_first_token_ms, status,
+    error_type, error_message, http_status, trace_id, fallback_chain, retries, user_feedback,
+    judge_score, retried, escalated, outcome_updated_at, processed_at, processing_attempts,
+    processing_failed_at, processing_error, prompt_text, response_excerpt, metadata
+)"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=200_000)
